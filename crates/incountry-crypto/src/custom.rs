@@ -22,9 +22,7 @@ use crate::error::CustomCipherError;
 ///         Ok(plaintext.bytes().zip(key.iter().cycle()).map(|(b, k)| format!("{:02x}", b ^ k)).collect())
 ///     }
 ///     fn decrypt(&self, ciphertext: &str, key: &[u8], _v: u32) -> Result<String, CustomCipherError> {
-///         let bytes = (0..ciphertext.len()).step_by(2)
-///             .map(|i| u8::from_str_radix(ciphertext.get(i..i + 2).ok_or("odd length")?, 16))
-///             .collect::<Result<Vec<u8>, _>>()?;
+///         let bytes = hex::decode(ciphertext)?;
 ///         let plain = bytes.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k).collect();
 ///         Ok(String::from_utf8(plain)?)
 ///     }
