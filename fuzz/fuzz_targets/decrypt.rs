@@ -19,9 +19,9 @@ const PASSWORD_VERSION: u32 = 2;
 /// A version no secret has.
 const MISSING_VERSION: u32 = 3;
 /// The raw AES-256 key; the `2:`/`1:` seeds in `corpus/decrypt` are encrypted with it.
-pub const RAW_KEY: [u8; 32] = *b"incountry-rs fuzz raw key 32 B.!";
+const RAW_KEY: [u8; 32] = *b"incountry-rs fuzz raw key 32 B.!";
 /// The password; the password seed in `corpus/decrypt` is encrypted with it.
-pub const PASSWORD: &str = "incountry-rs fuzz password";
+const PASSWORD: &str = "incountry-rs fuzz password";
 
 static CRYPTO: LazyLock<Crypto> = LazyLock::new(|| {
     let secrets = SecretsData::new(

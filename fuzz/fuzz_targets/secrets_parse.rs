@@ -20,10 +20,17 @@ fuzz_target!(|data: &[u8]| {
     for (i, secret) in secrets.secrets().iter().enumerate() {
         // Versions are unique, so `get` finds exactly this secret.
         let found = secrets.get(secret.version()).expect("a listed version");
-        assert!(std::ptr::eq(found, secret), "secret {i} shadowed by a duplicate version");
+        assert!(
+            std::ptr::eq(found, secret),
+            "secret {i} shadowed by a duplicate version"
+        );
         assert!(!secret.expose_bytes().is_empty(), "empty secret accepted");
         if secret.kind() == SecretKind::Key {
-            assert_eq!(secret.expose_bytes().len(), 32, "raw key of the wrong length");
+            assert_eq!(
+                secret.expose_bytes().len(),
+                32,
+                "raw key of the wrong length"
+            );
         }
     }
     let unknown = (0..=u32::MAX)
@@ -41,7 +48,10 @@ fuzz_target!(|data: &[u8]| {
             let sealed = crypto.encrypt("fuzz").expect("encryption with a raw key");
             assert_eq!(sealed.key_version, secrets.current_version());
             assert_eq!(
-                crypto.decrypt(&sealed.ciphertext, Some(sealed.key_version)).ok().as_deref(),
+                crypto
+                    .decrypt(&sealed.ciphertext, Some(sealed.key_version))
+                    .ok()
+                    .as_deref(),
                 Some("fuzz")
             );
         }
