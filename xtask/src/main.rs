@@ -1,1 +1,247 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <task>`:
+//!
+//! - `ci`: everything CI checks: formatting, clippy (warnings denied), all tests, docs (warnings
+//!   denied) and a build of every example;
+//! - `interop`: installs the official Python SDK in a venv and runs our interoperability tests
+//!   against it;
+//! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time.
+//!
+//! Each step prints the command it runs; the first failure stops the task with a non-zero exit.
+
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
+
+/// The official SDK release our interop tests compare against.
+const OFFICIAL_SDK: &str = "incountry==4.1.0";
+/// The official SDK 4.1.0 needs pydantic 1.
+const OFFICIAL_SDK_PYDANTIC: &str = "pydantic<2";
+
+type Result<T = ()> = std::result::Result<T, String>;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("ci") => ci(),
+        Some("interop") => interop(),
+        Some("fuzz") => fuzz(&args[1..]),
+        _ => {
+            eprintln!(
+                "usage: cargo xtask <task>\n\n\
+                 tasks:\n  \
+                 ci        fmt check, clippy, tests, docs and examples, as CI runs them\n  \
+                 interop   tests against the official Python SDK (installed in a venv)\n  \
+                 fuzz      run every fuzz target [--seconds N per target] [--min-executions N]"
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root (the parent of this crate's directory).
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn cargo() -> Command {
+    let mut command = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    command.current_dir(root());
+    command
+}
+
+/// Runs `command`, echoing it first; fails when it cannot start or exits non-zero.
+fn run(step: &str, command: &mut Command) -> Result {
+    eprintln!("==> {step}: {command:?}");
+    let started = Instant::now();
+    let status = command
+        .status()
+        .map_err(|e| format!("{step}: cannot start {command:?}: {e}"))?;
+    eprintln!("<== {step}: {status} in {:.1?}", started.elapsed());
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{step} failed ({status})"))
+    }
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn ci() -> Result {
+    run("format", cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(
+        "clippy",
+        cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+    )?;
+    if has_nextest() {
+        run(
+            "tests",
+            cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]),
+        )?;
+    } else {
+        eprintln!("cargo-nextest is not installed; running the tests with cargo test");
+        run(
+            "tests",
+            cargo().args(["test", "--workspace", "--no-fail-fast"]),
+        )?;
+    }
+    run("doctests", cargo().args(["test", "--workspace", "--doc"]))?;
+    run(
+        "docs",
+        cargo()
+            .args(["doc", "--workspace", "--no-deps"])
+            .env("RUSTDOCFLAGS", "-D warnings"),
+    )?;
+    run(
+        "examples",
+        cargo().args(["build", "--workspace", "--examples"]),
+    )?;
+    Ok(())
+}
+
+/// Creates (once) a venv under `target/` with the official Python SDK and returns its python.
+fn official_sdk_venv() -> Result<PathBuf> {
+    let venv = root().join("target").join("interop-venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        let system_python = env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        run(
+            "venv",
+            Command::new(system_python).args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    run(
+        "official SDK",
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            OFFICIAL_SDK_PYDANTIC,
+            OFFICIAL_SDK,
+        ]),
+    )?;
+    Ok(python)
+}
+
+fn interop() -> Result {
+    let python = official_sdk_venv()?;
+    run(
+        "crypto interop",
+        cargo()
+            .args([
+                "test",
+                "-p",
+                "incountry-crypto",
+                "--test",
+                "interop",
+                "--",
+                "--ignored",
+            ])
+            .env("INCOUNTRY_INTEROP_PYTHON", &python),
+    )?;
+    Ok(())
+}
+
+/// Parses `--name value` from `args`.
+fn flag(args: &[String], name: &str, default: u64) -> Result<u64> {
+    match args.iter().position(|a| a == name) {
+        None => Ok(default),
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| format!("{name} needs a whole number")),
+    }
+}
+
+fn fuzz(args: &[String]) -> Result {
+    let seconds = flag(args, "--seconds", 60)?;
+    let min_executions = flag(args, "--min-executions", 1_000_000)?;
+    let fuzz_dir = root().join("fuzz");
+    let has_cargo_fuzz = cargo()
+        .args(["fuzz", "--version"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_cargo_fuzz {
+        run(
+            "install cargo-fuzz",
+            cargo().args(["install", "cargo-fuzz", "--locked"]),
+        )?;
+    }
+    let mut targets: Vec<String> = std::fs::read_dir(fuzz_dir.join("fuzz_targets"))
+        .map_err(|e| format!("cannot list fuzz targets: {e}"))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    targets.sort();
+    let mut total = 0u64;
+    for target in &targets {
+        let max_time = format!("-max_total_time={seconds}");
+        let mut command = cargo();
+        command
+            .current_dir(&fuzz_dir)
+            // cargo-fuzz passes -Z flags; this lets the stable toolchain accept them.
+            .env("RUSTC_BOOTSTRAP", "1")
+            .args(["fuzz", "run", "--release", target, "--"])
+            .args([max_time.as_str(), "-print_final_stats=1"]);
+        eprintln!("==> fuzz {target}: {command:?}");
+        let output = command
+            .stderr(Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot start cargo fuzz: {e}"))?;
+        let log = String::from_utf8_lossy(&output.stderr);
+        if !output.status.success() {
+            eprintln!("{log}");
+            return Err(format!(
+                "fuzz target {target} failed ({}); the crashing input is under fuzz/artifacts/{target}/",
+                output.status
+            ));
+        }
+        let executions = log
+            .lines()
+            .find_map(|l| l.strip_prefix("stat::number_of_executed_units:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .ok_or_else(|| format!("fuzz target {target}: no execution count in its output"))?;
+        eprintln!("<== fuzz {target}: {executions} executions, no crash");
+        total += executions;
+    }
+    eprintln!(
+        "fuzzing done: {} targets, {total} executions in all",
+        targets.len()
+    );
+    if total < min_executions {
+        return Err(format!(
+            "only {total} executions, fewer than the {min_executions} required; raise --seconds"
+        ));
+    }
+    Ok(())
+}

@@ -293,7 +293,8 @@ fn unregistered_custom_data_names_the_missing_cipher() {
 
 #[test]
 fn secrets_are_validated_as_the_spec_says() {
-    let cases: [(&str, fn(&SecretsError) -> bool); 7] = [
+    type Check = fn(&SecretsError) -> bool;
+    let cases: [(&str, Check); 7] = [
         (r#"{"currentVersion": 1, "secrets": []}"#, |e| {
             *e == SecretsError::Empty
         }),
