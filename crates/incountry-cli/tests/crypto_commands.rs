@@ -63,7 +63,11 @@ fn decrypt_prints_each_plaintext_as_a_json_string_in_order() {
     for version in ["1", "2", "3"] {
         let batch: Vec<&Value> = vectors
             .iter()
-            .filter(|v| v["version"].to_string() == version)
+            .filter(|v| {
+                v["version"]
+                    .as_u64()
+                    .is_some_and(|n| n.to_string() == version)
+            })
             .collect();
         assert!(!batch.is_empty());
         let input: String = batch
