@@ -4,7 +4,8 @@
 //!   denied) and a build of every example;
 //! - `interop`: installs the official Python SDK in a venv and runs our interoperability tests
 //!   against it;
-//! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time.
+//! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time (default
+//!   60 s each) and fails on a crash or when all targets together ran fewer than a million inputs.
 //!
 //! Each step prints the command it runs; the first failure stops the task with a non-zero exit.
 
@@ -206,13 +207,20 @@ fn fuzz(args: &[String]) -> Result {
     let mut total = 0u64;
     for target in &targets {
         let max_time = format!("-max_total_time={seconds}");
+        // New inputs go to a working corpus that persists between runs (under the ignored
+        // fuzz/target/); the committed seeds in fuzz/corpus/<target> are read, never grown.
+        let working = fuzz_dir.join("target").join("fuzz-corpus").join(target);
+        std::fs::create_dir_all(&working)
+            .map_err(|e| format!("cannot create {}: {e}", working.display()))?;
         let mut command = cargo();
         command
             .current_dir(&fuzz_dir)
             // cargo-fuzz passes -Z flags; this lets the stable toolchain accept them.
             .env("RUSTC_BOOTSTRAP", "1")
-            .args(["fuzz", "run", "--release", target, "--"])
-            .args([max_time.as_str(), "-print_final_stats=1"]);
+            .args(["fuzz", "run", target])
+            .arg(&working)
+            .arg(fuzz_dir.join("corpus").join(target))
+            .args(["--", max_time.as_str(), "-print_final_stats=1"]);
         eprintln!("==> fuzz {target}: {command:?}");
         let output = command
             .stderr(Stdio::piped())

@@ -57,11 +57,6 @@ pub use kdf::{KEY_LENGTH, PBKDF2_ITERATIONS, SALT_LENGTH, derive_key};
 pub use record::{decrypt_record, encrypt_record};
 pub use secrets::{DEFAULT_VERSION, Secret, SecretKind, SecretsData};
 
-/// The code blocks of the workspace README, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;
-
 /// The code blocks of this crate's README, compiled and run as doctests.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
