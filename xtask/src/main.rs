@@ -152,13 +152,14 @@ fn official_sdk_venv() -> Result<PathBuf> {
 
 fn interop() -> Result {
     let python = official_sdk_venv()?;
+    // Every crate's `tests/interop.rs`; `--workspace` keeps the feature set of the main test
+    // build, so nothing is recompiled.
     run(
-        "crypto interop",
+        "interop tests",
         cargo()
             .args([
                 "test",
-                "-p",
-                "incountry-crypto",
+                "--workspace",
                 "--test",
                 "interop",
                 "--",
