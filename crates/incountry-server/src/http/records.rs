@@ -1,0 +1,225 @@
+//! The records routes: write, batch write, read, find, delete, batch delete.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Extension, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use incountry_model::{
+    BatchWriteResponse, FindMeta, FindRequest, FindResponse, MAX_BATCH_RECORDS, WIRE_RECORD_FIELDS,
+    WireRecord, parse_date,
+};
+use serde_json::{Value, json};
+
+use super::{AppState, Env, only_members, read_json, server_record};
+use crate::error::ApiError;
+use crate::partitions::Partition;
+
+/// Reads one record of a write: a JSON object of known members with the right types, a
+/// non-empty `record_key` and `body`, and a valid `expires_at`. Server-set members are ignored.
+fn parse_record(value: Value, at: &str) -> Result<WireRecord, ApiError> {
+    only_members(&value, at, &WIRE_RECORD_FIELDS)?;
+    let Value::Object(map) = value else {
+        return Err(ApiError::bad_request(at, "must be a JSON object"));
+    };
+    let mut record =
+        WireRecord::from_json_map(map).map_err(|e| ApiError::bad_request(at, e.to_string()))?;
+    record.created_at = None;
+    record.updated_at = None;
+    record.attachments = None;
+    record.validate().map_err(|e| {
+        ApiError::bad_request(format!("{at}.{}", e.field().unwrap_or("")), e.to_string())
+    })?;
+    if let Some(text) = &record.expires_at {
+        parse_date(text)
+            .map_err(|e| ApiError::bad_request(format!("{at}.expires_at"), e.to_string()))?;
+    }
+    Ok(record)
+}
+
+/// Deletes what has expired before a write, so that rewriting an expired record starts a new
+/// one (new `created_at`, new place in creation order, none of the old attachments) instead of
+/// reviving it.
+async fn sweep(partition: &Partition, now: chrono::DateTime<Utc>) -> Result<(), ApiError> {
+    let (_, files) = partition.store.sweep_expired(now).await?;
+    partition.files.remove_all(&files).await;
+    Ok(())
+}
+
+pub(super) async fn write(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path(cc): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let record = parse_record(read_json(body, app.max_json_body).await?, "record")?;
+    let now = Utc::now();
+    sweep(&partition, now).await?;
+    let stored = partition.store.upsert(&env, &record, now).await?;
+    let base = app.base_url(&headers);
+    Ok((
+        StatusCode::CREATED,
+        Json(server_record(&base, &cc.to_ascii_lowercase(), stored)),
+    )
+        .into_response())
+}
+
+pub(super) async fn batch_write(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path(cc): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let value = read_json(body, app.max_json_body).await?;
+    only_members(&value, "body", &["records"])?;
+    let Some(Value::Array(items)) = value.get("records").cloned() else {
+        return Err(ApiError::bad_request(
+            "records",
+            "must be a list of records",
+        ));
+    };
+    if items.is_empty() || items.len() > MAX_BATCH_RECORDS {
+        return Err(ApiError::bad_request(
+            "records",
+            format!(
+                "a batch must hold 1 to {MAX_BATCH_RECORDS} records (got {})",
+                items.len()
+            ),
+        ));
+    }
+    let records = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, item)| parse_record(item, &format!("records[{i}]")))
+        .collect::<Result<Vec<_>, _>>()?;
+    let now = Utc::now();
+    sweep(&partition, now).await?;
+    let stored = partition.store.upsert_batch(&env, &records, now).await?;
+    let base = app.base_url(&headers);
+    let cc = cc.to_ascii_lowercase();
+    let response = BatchWriteResponse::new(
+        stored
+            .into_iter()
+            .map(|s| server_record(&base, &cc, s))
+            .collect(),
+    );
+    Ok((StatusCode::CREATED, Json(response)).into_response())
+}
+
+pub(super) async fn read(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path((cc, rk)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let stored = partition
+        .store
+        .get(&env, &rk, Utc::now())
+        .await?
+        .ok_or(ApiError::not_found("record"))?;
+    let base = app.base_url(&headers);
+    Ok(Json(server_record(&base, &cc.to_ascii_lowercase(), stored)).into_response())
+}
+
+pub(super) async fn find(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path(cc): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let value = read_json(body, app.max_json_body).await?;
+    only_members(&value, "body", &["filter", "options"])?;
+    if let Some(options) = value.get("options") {
+        only_members(options, "options", &["limit", "offset", "sort"])?;
+    }
+    if let Some(filter) = value.get("filter") {
+        if !filter.is_object() {
+            return Err(ApiError::bad_request("filter", "must be a JSON object"));
+        }
+        for reserved in ["limit", "offset", "sort"] {
+            if filter.get(reserved).is_some() {
+                return Err(ApiError::bad_request(
+                    format!("filter.{reserved}"),
+                    "belongs in options",
+                ));
+            }
+        }
+    }
+    let request: FindRequest =
+        serde_json::from_value(value).map_err(|e| ApiError::bad_request("body", e.to_string()))?;
+    let filter = request
+        .to_find_filter()
+        .map_err(|e| ApiError::bad_request(e.field().unwrap_or("filter"), e.to_string()))?;
+    let page = partition.store.find(&env, &filter, Utc::now()).await?;
+    let base = app.base_url(&headers);
+    let cc = cc.to_ascii_lowercase();
+    let data: Vec<_> = page
+        .records
+        .into_iter()
+        .map(|s| server_record(&base, &cc, s))
+        .collect();
+    let meta = FindMeta::new(
+        data.len() as u64,
+        u64::from(filter.page_limit()),
+        filter.page_offset(),
+        page.total,
+    );
+    Ok(Json(FindResponse::new(data, meta)).into_response())
+}
+
+pub(super) async fn delete(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path((cc, rk)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let files = partition
+        .store
+        .delete(&env, &rk, Utc::now())
+        .await?
+        .ok_or(ApiError::not_found("record"))?;
+    partition.files.remove_all(&files).await;
+    Ok(Json(json!({})).into_response())
+}
+
+pub(super) async fn batch_delete(
+    State(app): State<Arc<AppState>>,
+    Extension(Env(env)): Extension<Env>,
+    Path(cc): Path<String>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let partition = app.partition(&cc).await?;
+    let value = read_json(body, app.max_json_body).await?;
+    only_members(&value, "body", &["filter"])?;
+    let filter = value.get("filter").cloned().unwrap_or(Value::Null);
+    only_members(&filter, "filter", &["record_key"])?;
+    let keys: Vec<String> = match filter.get("record_key") {
+        Some(Value::String(key)) => vec![key.clone()],
+        Some(Value::Array(items)) if !items.is_empty() => items
+            .iter()
+            .map(|item| item.as_str().filter(|k| !k.is_empty()).map(str::to_owned))
+            .collect::<Option<_>>()
+            .ok_or_else(|| {
+                ApiError::bad_request("filter.record_key", "must be a list of non-empty strings")
+            })?,
+        _ => {
+            return Err(ApiError::bad_request(
+                "filter.record_key",
+                "must be a record key hash or a non-empty list of them",
+            ));
+        }
+    };
+    let (_, files) = partition.store.delete_many(&env, &keys).await?;
+    partition.files.remove_all(&files).await;
+    Ok(Json(json!({})).into_response())
+}

@@ -1,0 +1,95 @@
+//! Per-environment rate limiting: a token bucket per environment id.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How many storage requests an environment may make: `per_minute` on average, in bursts of
+/// up to `burst`. Beyond it the server answers 429 with `Retry-After`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RateLimit {
+    /// Requests a minute, on average (at least 1).
+    pub per_minute: u32,
+    /// Requests allowed at once after a quiet spell (at least 1).
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// `per_minute` requests a minute, in bursts of up to `burst`.
+    pub fn new(per_minute: u32, burst: u32) -> Self {
+        Self {
+            per_minute: per_minute.max(1),
+            burst: burst.max(1),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+#[derive(Debug)]
+pub(crate) struct Limiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            limit: RateLimit::new(limit.per_minute, limit.burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Takes one request from `env`'s bucket, or says how long until one is available.
+    pub(crate) fn take(&self, env: &str, now: Instant) -> Result<(), Duration> {
+        let per_second = f64::from(self.limit.per_minute) / 60.0;
+        let burst = f64::from(self.limit.burst);
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let bucket = buckets.entry(env.to_owned()).or_insert(Bucket {
+            tokens: burst,
+            at: now,
+        });
+        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
+        bucket.at = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64((1.0 - bucket.tokens) / per_second))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bucket_allows_a_burst_then_refills_over_time() {
+        let limiter = Limiter::new(RateLimit::new(60, 2));
+        let start = Instant::now();
+        assert_eq!(limiter.take("e", start), Ok(()));
+        assert_eq!(limiter.take("e", start), Ok(()));
+        let wait = limiter.take("e", start).unwrap_err();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert_eq!(
+            limiter.take("other", start),
+            Ok(()),
+            "environments have their own buckets"
+        );
+        assert_eq!(limiter.take("e", start + Duration::from_secs(1)), Ok(()));
+        assert!(limiter.take("e", start + Duration::from_secs(1)).is_err());
+    }
+}

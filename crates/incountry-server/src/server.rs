@@ -1,0 +1,259 @@
+//! Starting, running and stopping a server.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use rand_core::{OsRng, RngCore};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::config::{ClientCredentials, ServerConfig};
+use crate::error::ServerError;
+use crate::http::{AppState, router};
+use crate::partitions::Partitions;
+use crate::token::{Claims, TokenSigner};
+
+/// A configured server: its stores, token signer and HTTP routes, not yet bound to a socket.
+///
+/// Use [`Server::router`] to serve it yourself (or to call it in-process in tests), or
+/// [`Server::bind`] to listen on the configured address.
+#[derive(Debug, Clone)]
+pub struct Server {
+    state: Arc<AppState>,
+    sweep_interval: std::time::Duration,
+    listen: SocketAddr,
+}
+
+impl Server {
+    /// Prepares a server: creates the data directory or connects to PostgreSQL, and opens
+    /// (creating and migrating) the stores of the configured countries; with
+    /// [`Countries::Any`](crate::Countries::Any) each country's store opens on first use.
+    pub async fn new(config: ServerConfig) -> Result<Self, ServerError> {
+        let key = match &config.signing_key {
+            Some(key) if key.is_empty() => {
+                return Err(ServerError::Config("the token signing key is empty".into()));
+            }
+            Some(key) => key.clone(),
+            None => {
+                let mut key = vec![0u8; 32];
+                OsRng.fill_bytes(&mut key);
+                key
+            }
+        };
+        let partitions = Partitions::new(&config).await?;
+        // A fixed list of countries opens (and migrates) its stores now, so that a bad
+        // database shows at start; with any country, each store opens on first use.
+        if let crate::config::Countries::Only(countries) = &config.countries {
+            for country in countries {
+                partitions.get(*country).await?;
+            }
+        }
+        let state = AppState {
+            partitions,
+            signer: TokenSigner::new(key),
+            clients: config.clients.clone(),
+            countries: config.countries.clone(),
+            token_ttl: config.token_ttl,
+            max_json_body: config.max_json_body,
+            public_url: config.public_url.clone(),
+            limiter: config.rate_limit.map(crate::rate_limit::Limiter::new),
+        };
+        Ok(Self {
+            state: Arc::new(state),
+            sweep_interval: config.sweep_interval,
+            listen: config.listen,
+        })
+    }
+
+    /// The HTTP routes (an [`axum::Router`], a `tower` service).
+    pub fn router(&self) -> axum::Router {
+        router(self.state.clone())
+    }
+
+    /// Issues a token for `environment_id` and `audience`, as `POST /oauth2/token` would
+    /// for a registered client, expiring at `expires_at`. For tests and operator tooling.
+    pub fn issue_token(
+        &self,
+        environment_id: &str,
+        audience: &str,
+        expires_at: DateTime<Utc>,
+    ) -> String {
+        self.state.signer.issue(&Claims {
+            env: environment_id.to_owned(),
+            aud: audience.to_owned(),
+            cid: String::new(),
+            exp: expires_at.timestamp(),
+        })
+    }
+
+    /// Deletes the records expired at `now` in every country opened so far, with their
+    /// attachments (what the background sweeper does). Returns how many records went.
+    pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64, ServerError> {
+        let mut total = 0;
+        for partition in self.state.partitions.opened().await {
+            let (deleted, files) = partition.store.sweep_expired(now).await?;
+            partition.files.remove_all(&files).await;
+            total += deleted;
+        }
+        Ok(total)
+    }
+
+    /// Prepares a server with `config` and listens on its address, with the expiry sweeper
+    /// running in the background.
+    pub async fn bind(config: ServerConfig) -> Result<RunningServer, ServerError> {
+        Self::new(config).await?.listen().await
+    }
+
+    /// Listens on the configured address, with the expiry sweeper running.
+    pub async fn listen(self) -> Result<RunningServer, ServerError> {
+        let listener = tokio::net::TcpListener::bind(self.listen).await?;
+        let local_addr = listener.local_addr()?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let app = self.router();
+        let serve = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    // A dropped sender stops the server too.
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        let sweeper = {
+            let server = self.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(server.sweep_interval);
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    if let Err(e) = server.sweep_expired(Utc::now()).await {
+                        tracing::warn!(error = %e, "expiry sweep failed");
+                    }
+                }
+            })
+        };
+        tracing::info!(address = %local_addr, "incountry server listening");
+        Ok(RunningServer {
+            server: self,
+            local_addr,
+            stop: Some(stop),
+            serve: Some(serve),
+            sweeper,
+        })
+    }
+}
+
+/// A listening server. Dropping it stops it; [`RunningServer::shutdown`] stops it
+/// gracefully and waits.
+#[derive(Debug)]
+pub struct RunningServer {
+    server: Server,
+    local_addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    serve: Option<JoinHandle<std::io::Result<()>>>,
+    sweeper: JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// The address it listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `http://<address>`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local_addr)
+    }
+
+    /// The server, e.g. to issue tokens or sweep.
+    pub fn server(&self) -> &Server {
+        &self.server
+    }
+
+    /// Stops accepting connections, lets requests in flight finish, and waits.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        self.sweeper.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(serve) = self.serve.take() {
+            match serve.await {
+                Ok(result) => result?,
+                Err(e) => return Err(ServerError::Io(std::io::Error::other(e))),
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.sweeper.abort();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A server in this process on a free loopback port, records in memory, with one
+/// registered client: for examples and tests.
+///
+/// Any environment id works: a registered client gets a token for whatever `scope` it asks,
+/// and that token works for that environment only. [`EmbeddedServer::environment_id`] is a
+/// convenient one.
+#[derive(Debug)]
+pub struct EmbeddedServer {
+    running: RunningServer,
+    client: ClientCredentials,
+    environment_id: String,
+}
+
+impl EmbeddedServer {
+    /// Starts a server on `127.0.0.1:0` with an in-memory store and a random client.
+    pub async fn start() -> Result<Self, ServerError> {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 24];
+        OsRng.fill_bytes(&mut id);
+        OsRng.fill_bytes(&mut secret);
+        let client =
+            ClientCredentials::new(format!("embedded-{}", hex::encode(id)), hex::encode(secret));
+        let mut config = ServerConfig::in_memory();
+        config.clients.push(client.clone());
+        let running = Server::bind(config).await?;
+        Ok(Self {
+            running,
+            client,
+            environment_id: "embedded-environment".to_owned(),
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`: the endpoint, token endpoint host and countries host.
+    pub fn url(&self) -> String {
+        self.running.url()
+    }
+
+    /// The registered client's id.
+    pub fn client_id(&self) -> &str {
+        &self.client.client_id
+    }
+
+    /// The registered client's secret.
+    pub fn client_secret(&self) -> &str {
+        &self.client.client_secret
+    }
+
+    /// An environment id to use (any other works too).
+    pub fn environment_id(&self) -> &str {
+        &self.environment_id
+    }
+
+    /// The running server.
+    pub fn running(&self) -> &RunningServer {
+        &self.running
+    }
+
+    /// Stops the server gracefully; its data is gone.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.running.shutdown().await
+    }
+}

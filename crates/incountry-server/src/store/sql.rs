@@ -1,0 +1,1196 @@
+//! The SQL shared by the SQLite and PostgreSQL stores.
+//!
+//! Every value travels as a bound parameter; every identifier comes from the constants below
+//! or from the model's closed field enums, never from input.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use incountry_model::{
+    Condition, DateField, Field, FilterValue, FindFilter, IntField, Lower, NotValue, Operators,
+    SortField, SortOrder, Upper, WireRecord, parse_date,
+};
+use serde_json::{Map, Value};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, Postgres};
+use sqlx::sqlite::{
+    Sqlite, SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteSynchronous,
+};
+
+use super::{FindPage, Store, StoreError, StoredAttachment, StoredRecord};
+
+/// Text members of a record, each a column of the same name.
+const TEXT_COLUMNS: [&str; 29] = [
+    "body",
+    "precommit_body",
+    "profile_key",
+    "parent_key",
+    "service_key1",
+    "service_key2",
+    "service_key3",
+    "service_key4",
+    "service_key5",
+    "key1",
+    "key2",
+    "key3",
+    "key4",
+    "key5",
+    "key6",
+    "key7",
+    "key8",
+    "key9",
+    "key10",
+    "key11",
+    "key12",
+    "key13",
+    "key14",
+    "key15",
+    "key16",
+    "key17",
+    "key18",
+    "key19",
+    "key20",
+];
+
+/// The plain search keys `search_keys` looks into.
+const SEARCH_KEY_COLUMNS: [&str; 20] = [
+    "key1", "key2", "key3", "key4", "key5", "key6", "key7", "key8", "key9", "key10", "key11",
+    "key12", "key13", "key14", "key15", "key16", "key17", "key18", "key19", "key20",
+];
+
+/// Integer members of a record, each a column of the same name.
+const INT_COLUMNS: [&str; 11] = [
+    "range_key1",
+    "range_key2",
+    "range_key3",
+    "range_key4",
+    "range_key5",
+    "range_key6",
+    "range_key7",
+    "range_key8",
+    "range_key9",
+    "range_key10",
+    "version",
+];
+
+/// Text columns worth an equality index (all but the bodies).
+const INDEXED_TEXT_COLUMNS: usize = 2;
+
+const ATTACHMENT_COLUMNS: &str =
+    "file_id, record_key, filename, hash, mime_type, size, created_at_us, updated_at_us";
+
+/// How many values one `IN (...)` list binds at most.
+const IN_CHUNK: usize = 500;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+enum Param {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+/// A statement under construction with its parameters.
+struct Sql {
+    dialect: Dialect,
+    text: String,
+    params: Vec<Param>,
+}
+
+impl Sql {
+    fn new(dialect: Dialect) -> Self {
+        Self {
+            dialect,
+            text: String::new(),
+            params: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, text: &str) -> &mut Self {
+        self.text.push_str(text);
+        self
+    }
+
+    fn bind(&mut self, param: Param) -> &mut Self {
+        self.params.push(param);
+        match self.dialect {
+            Dialect::Sqlite => self.text.push('?'),
+            Dialect::Postgres => {
+                let n = self.params.len();
+                self.text.push_str(&format!("${n}"));
+            }
+        }
+        self
+    }
+
+    fn text(&mut self, value: &str) -> &mut Self {
+        self.bind(Param::Text(Some(value.to_owned())))
+    }
+
+    fn int(&mut self, value: i64) -> &mut Self {
+        self.bind(Param::Int(Some(value)))
+    }
+
+    fn list(&mut self, values: impl IntoIterator<Item = Param>) -> &mut Self {
+        self.push("(");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push(", ");
+            }
+            self.bind(value);
+        }
+        self.push(")")
+    }
+
+    /// `instr`/`strpos`: a case-sensitive substring test.
+    fn contains(&mut self, column: &str, text: &str) -> &mut Self {
+        let function = match self.dialect {
+            Dialect::Sqlite => "instr",
+            Dialect::Postgres => "strpos",
+        };
+        self.push(&format!("{function}({column}, "));
+        self.text(text);
+        self.push(") > 0")
+    }
+}
+
+fn micros(when: &DateTime<Utc>) -> i64 {
+    when.timestamp_micros()
+}
+
+/// Server time as stored for records and attachments: whole milliseconds.
+fn millis_now(now: DateTime<Utc>) -> i64 {
+    now.timestamp_millis() * 1000
+}
+
+fn format_millis(us: i64) -> String {
+    DateTime::<Utc>::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
+        .to_string()
+}
+
+fn from_micros(us: i64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_micros(us).unwrap_or_default()
+}
+
+fn filter_param(value: &FilterValue) -> Param {
+    match value {
+        FilterValue::String(text) => Param::Text(Some(text.clone())),
+        FilterValue::Int(n) => Param::Int(Some(*n)),
+        FilterValue::Date(when) => Param::Int(Some(micros(when))),
+    }
+}
+
+fn column(field: Field) -> &'static str {
+    match field {
+        Field::String(f) => f.field_name(),
+        Field::Int(IntField::Version) => "version",
+        Field::Int(f) => f.field_name(),
+        Field::Date(DateField::CreatedAt) => "created_at_us",
+        Field::Date(DateField::UpdatedAt) => "updated_at_us",
+        Field::Date(DateField::ExpiresAt) => "expires_at_us",
+    }
+}
+
+fn sort_column(field: SortField) -> &'static str {
+    match field {
+        SortField::CreatedAt => "created_at_us",
+        SortField::UpdatedAt => "updated_at_us",
+        SortField::ExpiresAt => "expires_at_us",
+        other => other.field_name(),
+    }
+}
+
+fn condition(sql: &mut Sql, column: &str, condition: &Condition) {
+    match condition {
+        Condition::Eq(value) => {
+            sql.push(&format!("{column} = "));
+            sql.bind(filter_param(value));
+        }
+        Condition::AnyOf(values) => {
+            sql.push(&format!("{column} IN "));
+            sql.list(values.iter().map(filter_param));
+        }
+        Condition::Null => {
+            sql.push(&format!("{column} IS NULL"));
+        }
+        Condition::Like(text) => {
+            sql.contains(column, text);
+        }
+        Condition::Operators(Operators { not, lower, upper }) => {
+            sql.push("(1 = 1");
+            match not {
+                Some(NotValue::Value(value)) => {
+                    sql.push(&format!(" AND ({column} IS NULL OR {column} <> "));
+                    sql.bind(filter_param(value));
+                    sql.push(")");
+                }
+                Some(NotValue::AnyOf(values)) => {
+                    sql.push(&format!(" AND ({column} IS NULL OR {column} NOT IN "));
+                    sql.list(values.iter().map(filter_param));
+                    sql.push(")");
+                }
+                Some(NotValue::Null) => {
+                    sql.push(&format!(" AND {column} IS NOT NULL"));
+                }
+                None => {}
+            }
+            match lower {
+                Some(Lower::Gt(v)) => {
+                    sql.push(&format!(" AND {column} > "));
+                    sql.bind(filter_param(v));
+                }
+                Some(Lower::Gte(v)) => {
+                    sql.push(&format!(" AND {column} >= "));
+                    sql.bind(filter_param(v));
+                }
+                None => {}
+            }
+            match upper {
+                Some(Upper::Lt(v)) => {
+                    sql.push(&format!(" AND {column} < "));
+                    sql.bind(filter_param(v));
+                }
+                Some(Upper::Lte(v)) => {
+                    sql.push(&format!(" AND {column} <= "));
+                    sql.bind(filter_param(v));
+                }
+                None => {}
+            }
+            sql.push(")");
+        }
+    }
+}
+
+/// `WHERE` for a find: the environment, not expired, and every member of the filter.
+fn find_where(sql: &mut Sql, env: &str, filter: &FindFilter, now: DateTime<Utc>) {
+    sql.push(" WHERE env_id = ");
+    sql.text(env);
+    sql.push(" AND (expires_at_us IS NULL OR expires_at_us > ");
+    sql.int(micros(&now));
+    sql.push(")");
+    for (field, cond) in filter.conditions() {
+        sql.push(" AND ");
+        condition(sql, column(*field), cond);
+    }
+    if let Some(text) = filter.search_text() {
+        sql.push(" AND (");
+        for (i, key) in SEARCH_KEY_COLUMNS.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.contains(key, text);
+        }
+        sql.push(")");
+    }
+    let branches = filter.or_branches();
+    if !branches.is_empty() {
+        sql.push(" AND (");
+        for (i, branch) in branches.iter().enumerate() {
+            if i > 0 {
+                sql.push(" OR ");
+            }
+            sql.push("(1 = 1");
+            for (field, cond) in branch.conditions() {
+                sql.push(" AND ");
+                condition(sql, field.field_name(), cond);
+            }
+            sql.push(")");
+        }
+        sql.push(")");
+    }
+}
+
+fn order_by(filter: &FindFilter) -> String {
+    let mut items: Vec<String> = filter
+        .sort_items()
+        .iter()
+        .map(|item| {
+            let order = match item.order {
+                SortOrder::Asc => "ASC",
+                SortOrder::Desc => "DESC",
+            };
+            format!("{} {order} NULLS LAST", sort_column(item.field))
+        })
+        .collect();
+    // Creation order: the row id grows with each new record and stays on update. (Not
+    // `created_at_us`: SQLite would then walk that index instead of the filter's.)
+    items.push("id ASC".into());
+    format!(" ORDER BY {}", items.join(", "))
+}
+
+fn record_select_columns() -> String {
+    let mut columns = vec!["record_key"];
+    columns.extend(TEXT_COLUMNS);
+    columns.extend(INT_COLUMNS);
+    columns.extend([
+        "expires_at",
+        "is_encrypted",
+        "created_at_us",
+        "updated_at_us",
+    ]);
+    columns.join(", ")
+}
+
+/// A record checked and taken apart into columns.
+struct RecordRow {
+    record_key: String,
+    text: Vec<Option<String>>,
+    ints: Vec<Option<i64>>,
+    expires_at: Option<(String, i64)>,
+    is_encrypted: Option<bool>,
+}
+
+impl RecordRow {
+    fn new(record: &WireRecord) -> Result<Self, StoreError> {
+        record
+            .validate()
+            .map_err(|e| StoreError::invalid(e.field().unwrap_or("record"), e.to_string()))?;
+        let map = record.to_json_map();
+        let text = TEXT_COLUMNS
+            .iter()
+            .map(|name| map.get(*name).and_then(Value::as_str).map(str::to_owned))
+            .collect();
+        let ints = INT_COLUMNS
+            .iter()
+            .map(|name| map.get(*name).and_then(Value::as_i64))
+            .collect();
+        let expires_at = match &record.expires_at {
+            None => None,
+            Some(text) => {
+                let when = parse_date(text)
+                    .map_err(|e| StoreError::invalid("expires_at", e.to_string()))?;
+                Some((text.clone(), micros(&when)))
+            }
+        };
+        Ok(Self {
+            record_key: record.record_key.clone().unwrap_or_default(),
+            text,
+            ints,
+            expires_at,
+            is_encrypted: record.is_encrypted,
+        })
+    }
+}
+
+fn upsert_sql(
+    dialect: Dialect,
+    table: &str,
+    row: &RecordRow,
+    now: DateTime<Utc>,
+    env: &str,
+) -> Sql {
+    let now_us = millis_now(now);
+    let mut columns = vec!["env_id", "record_key"];
+    columns.extend(TEXT_COLUMNS);
+    columns.extend(INT_COLUMNS);
+    columns.extend([
+        "expires_at",
+        "expires_at_us",
+        "is_encrypted",
+        "created_at_us",
+        "updated_at_us",
+    ]);
+    let mut sql = Sql::new(dialect);
+    sql.push(&format!(
+        "INSERT INTO {table} AS r ({}) VALUES ",
+        columns.join(", ")
+    ));
+    let mut values = vec![
+        Param::Text(Some(env.to_owned())),
+        Param::Text(Some(row.record_key.clone())),
+    ];
+    values.extend(row.text.iter().cloned().map(Param::Text));
+    values.extend(row.ints.iter().copied().map(Param::Int));
+    values.push(Param::Text(row.expires_at.as_ref().map(|e| e.0.clone())));
+    values.push(Param::Int(row.expires_at.as_ref().map(|e| e.1)));
+    values.push(Param::Int(row.is_encrypted.map(i64::from)));
+    values.push(Param::Int(Some(now_us)));
+    values.push(Param::Int(Some(now_us)));
+    sql.list(values);
+    let updates: Vec<String> = columns[2..columns.len() - 2]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    sql.push(&format!(
+        " ON CONFLICT (env_id, record_key) DO UPDATE SET {}, updated_at_us = excluded.updated_at_us, \
+         created_at_us = CASE WHEN r.expires_at_us IS NOT NULL AND r.expires_at_us <= ",
+        updates.join(", ")
+    ));
+    sql.int(micros(&now));
+    sql.push(" THEN excluded.created_at_us ELSE r.created_at_us END RETURNING created_at_us, updated_at_us");
+    sql
+}
+
+fn ddl(dialect: Dialect, records: &str, attachments: &str) -> Vec<String> {
+    let serial = match dialect {
+        Dialect::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+        Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    let mut columns = vec![
+        format!("id {serial}"),
+        "env_id TEXT NOT NULL".into(),
+        "record_key TEXT NOT NULL".into(),
+    ];
+    columns.extend(TEXT_COLUMNS.iter().map(|c| format!("{c} TEXT")));
+    columns.extend(INT_COLUMNS.iter().map(|c| format!("{c} BIGINT")));
+    columns.extend([
+        "expires_at TEXT".into(),
+        "expires_at_us BIGINT".into(),
+        "is_encrypted BIGINT".into(),
+        "created_at_us BIGINT NOT NULL".into(),
+        "updated_at_us BIGINT NOT NULL".into(),
+        "UNIQUE (env_id, record_key)".into(),
+    ]);
+    let mut out = vec![format!(
+        "CREATE TABLE IF NOT EXISTS {records} ({})",
+        columns.join(", ")
+    )];
+    let indexed = TEXT_COLUMNS[INDEXED_TEXT_COLUMNS..]
+        .iter()
+        .chain(INT_COLUMNS.iter())
+        .chain(["expires_at_us", "created_at_us", "updated_at_us"].iter());
+    for column in indexed {
+        out.push(format!(
+            "CREATE INDEX IF NOT EXISTS records_{column} ON {records} (env_id, {column})"
+        ));
+    }
+    out.push(format!(
+        "CREATE INDEX IF NOT EXISTS records_expiry ON {records} (expires_at_us)"
+    ));
+    out.push(format!(
+        "CREATE TABLE IF NOT EXISTS {attachments} (file_id TEXT PRIMARY KEY, env_id TEXT NOT NULL, \
+         record_key TEXT NOT NULL, filename TEXT NOT NULL, hash TEXT NOT NULL, mime_type TEXT NOT NULL, \
+         size BIGINT NOT NULL, created_at_us BIGINT NOT NULL, updated_at_us BIGINT NOT NULL)"
+    ));
+    out.push(format!(
+        "CREATE INDEX IF NOT EXISTS attachments_record ON {attachments} (env_id, record_key, filename)"
+    ));
+    out
+}
+
+/// How many times a transaction that lost a race (serialization failure, deadlock, busy
+/// database) is retried before the error surfaces.
+const RETRIES: u32 = 4;
+
+/// Whether a database error is worth retrying: PostgreSQL (and compatible engines)
+/// serialization failures and deadlocks, SQLite busy and locked databases.
+fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => matches!(
+            db.code().as_deref(),
+            Some("40001" | "40P01" | "5" | "6" | "517")
+        ),
+        _ => false,
+    }
+}
+
+/// Runs `op` again, with a growing pause, while it fails with a transient database error.
+async fn retry<T, F, Fut>(mut op: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    let mut pause = Duration::from_millis(5);
+    for _ in 0..RETRIES {
+        match op().await {
+            Err(StoreError::Database(e)) if is_transient(&e) => {
+                tracing::debug!(error = %e, "retrying a transaction");
+                tokio::time::sleep(pause).await;
+                pause *= 4;
+            }
+            other => return other,
+        }
+    }
+    op().await
+}
+
+fn group_attachments(list: Vec<StoredAttachment>) -> HashMap<String, Vec<StoredAttachment>> {
+    let mut out: HashMap<String, Vec<StoredAttachment>> = HashMap::new();
+    for attachment in list {
+        out.entry(attachment.record_key.clone())
+            .or_default()
+            .push(attachment);
+    }
+    out
+}
+
+/// A record store in SQLite: one database (file or memory) per country.
+///
+/// Files use WAL mode with `synchronous=FULL`, so an acknowledged write survives a crash.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path` and runs the migrations.
+    pub async fn open(path: &Path) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// A fresh database in memory (gone when the store is dropped), migrated.
+    pub async fn in_memory() -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?;
+        let store = Self { pool };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    fn tables(&self) -> (&'static str, &'static str) {
+        ("records", "attachments")
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
+        // Take the write lock up front so concurrent writers wait (busy timeout) instead of
+        // failing on a lock upgrade.
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+/// A record store in PostgreSQL: one schema per country in a shared database.
+///
+/// Portable SQL only (no advisory locks), so it also suits PostgreSQL-compatible engines.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+    records: String,
+    attachments: String,
+    schema: String,
+}
+
+impl PostgresStore {
+    /// A store in `schema` (created if needed; lower-case letters, digits and `_` only),
+    /// migrated.
+    pub async fn open(pool: PgPool, schema: &str) -> Result<Self, StoreError> {
+        let valid = !schema.is_empty()
+            && schema.len() <= 63
+            && schema
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !schema.as_bytes()[0].is_ascii_digit();
+        if !valid {
+            return Err(StoreError::invalid(
+                "schema",
+                "must be 1 to 63 lower-case letters, digits or _, not starting with a digit",
+            ));
+        }
+        let store = Self {
+            pool,
+            records: format!("\"{schema}\".records"),
+            attachments: format!("\"{schema}\".attachments"),
+            schema: schema.to_owned(),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The schema this store keeps its tables in.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    fn tables(&self) -> (&str, &str) {
+        (&self.records, &self.attachments)
+    }
+
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
+}
+
+macro_rules! sql_store {
+    ($store:ident, $db:ty, $dialect:expr, $module:ident) => {
+        mod $module {
+            use super::*;
+
+            type Db = $db;
+            type DbRow = <Db as sqlx::Database>::Row;
+
+            fn query(sql: &Sql) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
+                let mut q = sqlx::query(&sql.text);
+                for param in &sql.params {
+                    q = match param {
+                        Param::Text(v) => q.bind(v.clone()),
+                        Param::Int(v) => q.bind(*v),
+                    };
+                }
+                q
+            }
+
+            fn read_record(row: &DbRow) -> Result<WireRecord, StoreError> {
+                let mut map = Map::new();
+                map.insert(
+                    "record_key".into(),
+                    Value::from(row.try_get::<String, _>("record_key")?),
+                );
+                for name in TEXT_COLUMNS {
+                    if let Some(v) = row.try_get::<Option<String>, _>(name)? {
+                        map.insert(name.into(), Value::from(v));
+                    }
+                }
+                for name in INT_COLUMNS {
+                    if let Some(v) = row.try_get::<Option<i64>, _>(name)? {
+                        map.insert(name.into(), Value::from(v));
+                    }
+                }
+                if let Some(v) = row.try_get::<Option<String>, _>("expires_at")? {
+                    map.insert("expires_at".into(), Value::from(v));
+                }
+                if let Some(v) = row.try_get::<Option<i64>, _>("is_encrypted")? {
+                    map.insert("is_encrypted".into(), Value::from(v != 0));
+                }
+                map.insert(
+                    "created_at".into(),
+                    Value::from(format_millis(row.try_get::<i64, _>("created_at_us")?)),
+                );
+                map.insert(
+                    "updated_at".into(),
+                    Value::from(format_millis(row.try_get::<i64, _>("updated_at_us")?)),
+                );
+                WireRecord::from_json_map(map)
+                    .map_err(|e| StoreError::invalid("stored record", e.to_string()))
+            }
+
+            fn read_attachment(row: &DbRow) -> Result<StoredAttachment, StoreError> {
+                Ok(StoredAttachment::new(
+                    row.try_get::<String, _>("file_id")?,
+                    row.try_get::<String, _>("record_key")?,
+                    row.try_get::<String, _>("filename")?,
+                    row.try_get::<String, _>("hash")?,
+                    row.try_get::<String, _>("mime_type")?,
+                    u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or_default(),
+                    from_micros(row.try_get::<i64, _>("created_at_us")?),
+                    from_micros(row.try_get::<i64, _>("updated_at_us")?),
+                ))
+            }
+
+            impl $store {
+                async fn attachments_of(
+                    &self,
+                    env: &str,
+                    record_keys: &[String],
+                ) -> Result<HashMap<String, Vec<StoredAttachment>>, StoreError> {
+                    let (_, attachments) = self.tables();
+                    let mut all = Vec::new();
+                    for chunk in record_keys.chunks(IN_CHUNK) {
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!(
+                            "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
+                        ));
+                        sql.text(env);
+                        sql.push(" AND record_key IN ");
+                        sql.list(chunk.iter().map(|k| Param::Text(Some(k.clone()))));
+                        sql.push(" ORDER BY created_at_us, file_id");
+                        for row in query(&sql).fetch_all(&self.pool).await? {
+                            all.push(read_attachment(&row)?);
+                        }
+                    }
+                    Ok(group_attachments(all))
+                }
+            }
+
+            #[async_trait]
+            impl Store for $store {
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    let (records, attachments) = self.tables();
+                    let mut statements = Vec::new();
+                    if $dialect == Dialect::Postgres {
+                        let schema = records.split('.').next().unwrap_or_default();
+                        statements.push(format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
+                    }
+                    statements.extend(ddl($dialect, records, attachments));
+                    for statement in &statements {
+                        // Several servers migrating at once may race on the catalog.
+                        let run = || async move {
+                            match sqlx::query(statement).execute(&self.pool).await {
+                                Err(sqlx::Error::Database(db))
+                                    if db.code().as_deref() == Some("23505") =>
+                                {
+                                    Ok(())
+                                }
+                                other => other.map(|_| ()).map_err(StoreError::from),
+                            }
+                        };
+                        retry(run).await?;
+                    }
+                    Ok(())
+                }
+
+                async fn upsert_batch(
+                    &self,
+                    env: &str,
+                    records: &[WireRecord],
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<StoredRecord>, StoreError> {
+                    let rows = records
+                        .iter()
+                        .enumerate()
+                        .map(|(i, r)| {
+                            RecordRow::new(r).map_err(|e| match e {
+                                StoreError::Invalid { field, rule } => StoreError::Invalid {
+                                    field: format!("records[{i}].{field}"),
+                                    rule,
+                                },
+                                other => other,
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let (table, _) = self.tables();
+                    let rows = &rows;
+                    let out = retry(|| async move {
+                        let mut tx = self.begin().await?;
+                        let mut out = Vec::with_capacity(rows.len());
+                        for (row, record) in rows.iter().zip(records) {
+                            let sql = upsert_sql($dialect, table, row, now, env);
+                            let returned = query(&sql).fetch_one(&mut *tx).await?;
+                            let mut stored = record.clone();
+                            stored.created_at =
+                                Some(format_millis(returned.try_get::<i64, _>("created_at_us")?));
+                            stored.updated_at =
+                                Some(format_millis(returned.try_get::<i64, _>("updated_at_us")?));
+                            stored.attachments = None;
+                            out.push(stored);
+                        }
+                        tx.commit().await?;
+                        Ok(out)
+                    })
+                    .await?;
+                    let keys: Vec<String> = rows.iter().map(|r| r.record_key.clone()).collect();
+                    let mut attachments = self.attachments_of(env, &keys).await?;
+                    Ok(out
+                        .into_iter()
+                        .zip(keys)
+                        .map(|(record, key)| StoredRecord {
+                            record,
+                            attachments: attachments.remove(&key).unwrap_or_default(),
+                        })
+                        .collect())
+                }
+
+                async fn get(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<StoredRecord>, StoreError> {
+                    let (records, _) = self.tables();
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!(
+                        "SELECT {} FROM {records} WHERE env_id = ",
+                        record_select_columns()
+                    ));
+                    sql.text(env);
+                    sql.push(" AND record_key = ");
+                    sql.text(record_key);
+                    sql.push(" AND (expires_at_us IS NULL OR expires_at_us > ");
+                    sql.int(micros(&now));
+                    sql.push(")");
+                    let Some(row) = query(&sql).fetch_optional(&self.pool).await? else {
+                        return Ok(None);
+                    };
+                    let record = read_record(&row)?;
+                    let mut attachments = self.attachments_of(env, &[record_key.to_owned()]).await?;
+                    Ok(Some(StoredRecord {
+                        record,
+                        attachments: attachments.remove(record_key).unwrap_or_default(),
+                    }))
+                }
+
+                async fn delete(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<Vec<String>>, StoreError> {
+                    let (records, attachments) = self.tables();
+                    retry(|| async move {
+                        let mut tx = self.begin().await?;
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!("DELETE FROM {records} WHERE env_id = "));
+                        sql.text(env);
+                        sql.push(" AND record_key = ");
+                        sql.text(record_key);
+                        sql.push(" AND (expires_at_us IS NULL OR expires_at_us > ");
+                        sql.int(micros(&now));
+                        sql.push(")");
+                        if query(&sql).execute(&mut *tx).await?.rows_affected() == 0 {
+                            tx.rollback().await?;
+                            return Ok(None);
+                        }
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!("DELETE FROM {attachments} WHERE env_id = "));
+                        sql.text(env);
+                        sql.push(" AND record_key = ");
+                        sql.text(record_key);
+                        sql.push(" RETURNING file_id");
+                        let mut files = Vec::new();
+                        for row in query(&sql).fetch_all(&mut *tx).await? {
+                            files.push(row.try_get::<String, _>("file_id")?);
+                        }
+                        tx.commit().await?;
+                        Ok(Some(files))
+                    })
+                    .await
+                }
+
+                async fn delete_many(
+                    &self,
+                    env: &str,
+                    record_keys: &[String],
+                ) -> Result<(u64, Vec<String>), StoreError> {
+                    let (records, attachments) = self.tables();
+                    retry(|| async move {
+                        let mut tx = self.begin().await?;
+                        let mut deleted = 0;
+                        let mut files = Vec::new();
+                        for chunk in record_keys.chunks(IN_CHUNK) {
+                            let keys = || chunk.iter().map(|k| Param::Text(Some(k.clone())));
+                            let mut sql = Sql::new($dialect);
+                            sql.push(&format!("DELETE FROM {records} WHERE env_id = "));
+                            sql.text(env);
+                            sql.push(" AND record_key IN ");
+                            sql.list(keys());
+                            deleted += query(&sql).execute(&mut *tx).await?.rows_affected();
+                            let mut sql = Sql::new($dialect);
+                            sql.push(&format!("DELETE FROM {attachments} WHERE env_id = "));
+                            sql.text(env);
+                            sql.push(" AND record_key IN ");
+                            sql.list(keys());
+                            sql.push(" RETURNING file_id");
+                            for row in query(&sql).fetch_all(&mut *tx).await? {
+                                files.push(row.try_get::<String, _>("file_id")?);
+                            }
+                        }
+                        tx.commit().await?;
+                        Ok((deleted, files))
+                    })
+                    .await
+                }
+
+                async fn find(
+                    &self,
+                    env: &str,
+                    filter: &FindFilter,
+                    now: DateTime<Utc>,
+                ) -> Result<FindPage, StoreError> {
+                    let (records, _) = self.tables();
+                    let mut count = Sql::new($dialect);
+                    count.push(&format!("SELECT COUNT(*) AS total FROM {records}"));
+                    find_where(&mut count, env, filter, now);
+                    let total: i64 = query(&count).fetch_one(&self.pool).await?.try_get("total")?;
+
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!("SELECT {} FROM {records}", record_select_columns()));
+                    find_where(&mut sql, env, filter, now);
+                    sql.push(&order_by(filter));
+                    sql.push(" LIMIT ");
+                    sql.int(i64::from(filter.page_limit()));
+                    sql.push(" OFFSET ");
+                    sql.int(i64::try_from(filter.page_offset()).unwrap_or(i64::MAX));
+                    let mut page = Vec::new();
+                    for row in query(&sql).fetch_all(&self.pool).await? {
+                        page.push(read_record(&row)?);
+                    }
+                    let keys: Vec<String> = page
+                        .iter()
+                        .filter_map(|r| r.record_key.clone())
+                        .collect();
+                    let mut attachments = self.attachments_of(env, &keys).await?;
+                    let records = page
+                        .into_iter()
+                        .map(|record| {
+                            let key = record.record_key.clone().unwrap_or_default();
+                            StoredRecord {
+                                record,
+                                attachments: attachments.remove(&key).unwrap_or_default(),
+                            }
+                        })
+                        .collect();
+                    Ok(FindPage {
+                        records,
+                        total: u64::try_from(total).unwrap_or_default(),
+                    })
+                }
+
+                async fn attachment_by_filename(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    filename: &str,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (_, attachments) = self.tables();
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!(
+                        "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
+                    ));
+                    sql.text(env);
+                    sql.push(" AND record_key = ");
+                    sql.text(record_key);
+                    sql.push(" AND filename = ");
+                    sql.text(filename);
+                    sql.push(" ORDER BY created_at_us, file_id LIMIT 1");
+                    query(&sql)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| read_attachment(&row))
+                        .transpose()
+                }
+
+                async fn attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (_, attachments) = self.tables();
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!(
+                        "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
+                    ));
+                    sql.text(env);
+                    sql.push(" AND record_key = ");
+                    sql.text(record_key);
+                    sql.push(" AND file_id = ");
+                    sql.text(file_id);
+                    query(&sql)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| read_attachment(&row))
+                        .transpose()
+                }
+
+                async fn put_attachment(
+                    &self,
+                    env: &str,
+                    attachment: &StoredAttachment,
+                    now: DateTime<Utc>,
+                ) -> Result<StoredAttachment, StoreError> {
+                    let (records, attachments) = self.tables();
+                    let now_us = millis_now(now);
+                    retry(|| async move {
+                        let mut tx = self.begin().await?;
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!(
+                            "INSERT INTO {attachments} AS a (file_id, env_id, record_key, filename, hash, \
+                             mime_type, size, created_at_us, updated_at_us) SELECT "
+                        ));
+                        sql.text(&attachment.file_id).push(", ");
+                        sql.text(env).push(", ");
+                        sql.text(&attachment.record_key).push(", ");
+                        sql.text(&attachment.filename).push(", ");
+                        sql.text(&attachment.hash).push(", ");
+                        sql.text(&attachment.mime_type).push(", ");
+                        sql.int(i64::try_from(attachment.size).unwrap_or(i64::MAX)).push(", ");
+                        sql.int(now_us).push(", ");
+                        sql.int(now_us);
+                        sql.push(&format!(" FROM {records} WHERE env_id = "));
+                        sql.text(env);
+                        sql.push(" AND record_key = ");
+                        sql.text(&attachment.record_key);
+                        sql.push(" AND (expires_at_us IS NULL OR expires_at_us > ");
+                        sql.int(now_us);
+                        sql.push(
+                            ") ON CONFLICT (file_id) DO UPDATE SET filename = excluded.filename, \
+                             hash = excluded.hash, mime_type = excluded.mime_type, size = excluded.size, \
+                             updated_at_us = excluded.updated_at_us",
+                        );
+                        sql.push(&format!(" RETURNING {ATTACHMENT_COLUMNS}"));
+                        let row = query(&sql).fetch_optional(&mut *tx).await?;
+                        let Some(row) = row else {
+                            tx.rollback().await?;
+                            return Err(StoreError::NotFound("record"));
+                        };
+                        let stored = read_attachment(&row)?;
+                        tx.commit().await?;
+                        Ok(stored)
+                    })
+                    .await
+                }
+
+                async fn update_attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                    filename: Option<&str>,
+                    mime_type: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (_, attachments) = self.tables();
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!("UPDATE {attachments} SET filename = COALESCE("));
+                    sql.bind(Param::Text(filename.map(str::to_owned)));
+                    sql.push(", filename), mime_type = COALESCE(");
+                    sql.bind(Param::Text(mime_type.map(str::to_owned)));
+                    sql.push(", mime_type), updated_at_us = ");
+                    sql.int(millis_now(now));
+                    sql.push(" WHERE env_id = ");
+                    sql.text(env);
+                    sql.push(" AND record_key = ");
+                    sql.text(record_key);
+                    sql.push(" AND file_id = ");
+                    sql.text(file_id);
+                    sql.push(&format!(" RETURNING {ATTACHMENT_COLUMNS}"));
+                    query(&sql)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| read_attachment(&row))
+                        .transpose()
+                }
+
+                async fn delete_attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                ) -> Result<bool, StoreError> {
+                    let (_, attachments) = self.tables();
+                    let mut sql = Sql::new($dialect);
+                    sql.push(&format!("DELETE FROM {attachments} WHERE env_id = "));
+                    sql.text(env);
+                    sql.push(" AND record_key = ");
+                    sql.text(record_key);
+                    sql.push(" AND file_id = ");
+                    sql.text(file_id);
+                    Ok(query(&sql).execute(&self.pool).await?.rows_affected() > 0)
+                }
+
+                async fn sweep_expired(
+                    &self,
+                    now: DateTime<Utc>,
+                ) -> Result<(u64, Vec<String>), StoreError> {
+                    let (records, attachments) = self.tables();
+                    let now_us = micros(&now);
+                    retry(|| async move {
+                        let mut tx = self.begin().await?;
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!(
+                            "DELETE FROM {attachments} WHERE (env_id, record_key) IN \
+                             (SELECT env_id, record_key FROM {records} WHERE expires_at_us <= "
+                        ));
+                        sql.int(now_us);
+                        sql.push(") RETURNING file_id");
+                        let mut files = Vec::new();
+                        for row in query(&sql).fetch_all(&mut *tx).await? {
+                            files.push(row.try_get::<String, _>("file_id")?);
+                        }
+                        let mut sql = Sql::new($dialect);
+                        sql.push(&format!("DELETE FROM {records} WHERE expires_at_us <= "));
+                        sql.int(now_us);
+                        let deleted = query(&sql).execute(&mut *tx).await?.rows_affected();
+                        tx.commit().await?;
+                        Ok((deleted, files))
+                    })
+                    .await
+                }
+            }
+        }
+    };
+}
+
+sql_store!(SqliteStore, Sqlite, Dialect::Sqlite, sqlite_impl);
+sql_store!(PostgresStore, Postgres, Dialect::Postgres, postgres_impl);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for the page query of `filter`.
+    async fn plan(filter: serde_json::Value) -> String {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let request: incountry_model::FindRequest = serde_json::from_value(
+            serde_json::json!({"filter": filter, "options": {"limit": 100}}),
+        )
+        .unwrap();
+        let filter = request.to_find_filter().unwrap();
+        let mut sql = Sql::new(Dialect::Sqlite);
+        sql.push(&format!(
+            "EXPLAIN QUERY PLAN SELECT {} FROM records",
+            record_select_columns()
+        ));
+        find_where(&mut sql, "env", &filter, Utc::now());
+        sql.push(&order_by(&filter));
+        sql.push(" LIMIT 100 OFFSET 0");
+        let mut q = sqlx::query(&sql.text);
+        for param in &sql.params {
+            q = match param {
+                Param::Text(v) => q.bind(v.clone()),
+                Param::Int(v) => q.bind(*v),
+            };
+        }
+        let rows = q.fetch_all(&store.pool).await.unwrap();
+        rows.iter()
+            .map(|row| row.try_get::<String, _>("detail").unwrap())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    #[tokio::test]
+    async fn the_sweep_starts_from_the_expiry_index() {
+        let store = SqliteStore::in_memory().await.unwrap();
+        let plan: Vec<String> = sqlx::query(
+            "EXPLAIN QUERY PLAN DELETE FROM attachments WHERE (env_id, record_key) IN \
+             (SELECT env_id, record_key FROM records WHERE expires_at_us <= 1)",
+        )
+        .fetch_all(&store.pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<String, _>("detail").unwrap())
+        .collect();
+        let plan = plan.join("\n");
+        assert!(plan.contains("USING INDEX records_expiry"), "{plan}");
+        assert!(plan.contains("INDEX attachments_record"), "{plan}");
+        assert!(!plan.contains("SCAN"), "{plan}");
+    }
+
+    #[tokio::test]
+    async fn equality_finds_use_an_index() {
+        for (field, index) in [
+            ("key1", "records_key1"),
+            ("key20", "records_key20"),
+            ("profile_key", "records_profile_key"),
+            ("service_key3", "records_service_key3"),
+            ("parent_key", "records_parent_key"),
+        ] {
+            let plan = plan(serde_json::json!({ field: "hash" })).await;
+            assert!(
+                plan.contains(&format!("USING INDEX {index}")),
+                "{field}: {plan}"
+            );
+            assert!(!plan.contains("SCAN records"), "{field}: {plan}");
+        }
+        let plan = plan(serde_json::json!({"record_key": ["a", "b"]})).await;
+        assert!(!plan.contains("SCAN records"), "record_key: {plan}");
+    }
+}
