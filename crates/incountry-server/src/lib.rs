@@ -46,3 +46,8 @@ pub use server::{EmbeddedServer, RunningServer, Server};
 pub use store::{
     FindPage, PostgresStore, SqliteStore, Store, StoreError, StoredAttachment, StoredRecord,
 };
+
+/// The code blocks of `docs/server.md`, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/server.md")]
+struct ServerGuideDoctests;
