@@ -72,7 +72,8 @@ impl Server {
     }
 
     /// Issues a token for `environment_id` and `audience`, as `POST /oauth2/token` would
-    /// for a registered client, expiring at `expires_at`. For tests and operator tooling.
+    /// for a registered client, expiring at `expires_at`. For tests and operator tooling; an
+    /// empty `audience` makes a token valid at any address of this server.
     pub fn issue_token(
         &self,
         environment_id: &str,

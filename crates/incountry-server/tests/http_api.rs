@@ -70,7 +70,7 @@ async fn api() -> Api {
                 .header(header::AUTHORIZATION, format!("Basic {basic}"))
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
                 .body(Body::from(format!(
-                    "grant_type=client_credentials&scope={ENV}&audience=http%3A%2F%2Flocalhost"
+                    "grant_type=client_credentials&scope={ENV}&audience=http%3A%2F%2Fpop.test"
                 )))
                 .unwrap(),
         )
@@ -246,11 +246,52 @@ async fn token_is_refused_for_wrong_credentials_and_grants() {
 }
 
 #[tokio::test]
+async fn tokens_work_only_at_the_audience_they_were_issued_for() {
+    let api = api().await;
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT}:{SECRET}"));
+    let token_for = |audience: &'static str| {
+        Request::post("/oauth2/token")
+            .header(header::AUTHORIZATION, format!("Basic {basic}"))
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!(
+                "grant_type=client_credentials&scope={ENV}{audience}"
+            )))
+            .unwrap()
+    };
+    let answer = api.send(token_for("")).await;
+    assert_eq!(
+        answer.status,
+        StatusCode::BAD_REQUEST,
+        "a token needs an audience"
+    );
+    let read_at = |host: &'static str, token: String| {
+        Request::get(format!("{RECORDS}/abc"))
+            .header(header::HOST, host)
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
+            .header("x-env-id", ENV)
+            .body(Body::empty())
+            .unwrap()
+    };
+    // The two-URL audience the SDKs send with an endpoint and a mask: either URL may name us.
+    let answer = api
+        .send(token_for(
+            "&audience=https://other.test https://pop.test:8443",
+        ))
+        .await;
+    let token = answer.json()["access_token"].as_str().unwrap().to_owned();
+    let answer = api.send(read_at("pop.test:8443", token.clone())).await;
+    answer.assert_error(StatusCode::NOT_FOUND);
+    let answer = api.send(read_at("elsewhere.test", token)).await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "another audience");
+    answer.assert_error(StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn storage_needs_a_valid_token_for_the_environment() {
     let api = api().await;
     let path = format!("{RECORDS}/abc");
     let with = |token: Option<String>, env: Option<&str>| {
-        let mut builder = Request::get(&path);
+        let mut builder = Request::get(&path).header(header::HOST, "pop.test");
         if let Some(token) = token {
             builder = builder.header(header::AUTHORIZATION, token);
         }

@@ -170,6 +170,7 @@ async fn records_on_disk_survive_a_restart() {
         config
     };
     let running = Server::bind(config()).await.unwrap();
+    let address = running.local_addr();
     let url = running.url();
     let token = fetch_token(&url, "c", "s", "env").await;
     let record = json!({"record_key": "kept", "body": "2:x", "key1": "k"});
@@ -192,7 +193,10 @@ async fn records_on_disk_survive_a_restart() {
         .unwrap();
     assert!(dir.path().join("de").join("records.sqlite3").exists());
 
-    let running = Server::bind(config()).await.unwrap();
+    // The same address: the token's audience names it.
+    let mut again = config();
+    again.listen = address;
+    let running = Server::bind(again).await.unwrap();
     let url = running.url();
     let (status, read) = send(
         &url,

@@ -1,4 +1,80 @@
 //! The `Storage` facade of the InCountry SDK: client-side encrypted, country-routed record
-//! storage composed from a transport, a token provider and a cipher.
+//! storage, wire- and crypto-compatible with the official SDKs (reference: Python SDK 4.1).
 //!
-//! This crate is filled by a later milestone; see the workspace README for the plan.
+//! - [`Storage::builder`] configures it ([`StorageBuilder`]): environment id, client
+//!   credentials or a static token, endpoints, a [`SecretsAccessor`], custom ciphers,
+//!   timeouts, and optionally your own [`Transport`] and [`TokenProvider`];
+//! - every method returns a [`Call`]: add per-call headers with [`Call::header`], then
+//!   `.await` it;
+//! - every failure is one [`StorageError`], whose [`kind`](StorageError::kind) maps onto
+//!   the official SDKs' error hierarchy.
+//!
+//! ```no_run
+//! use incountry_storage::{
+//!     AttachmentSource, FindFilter, RangeKey, Record, SearchKey, SecretsData, Storage,
+//! };
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let storage = Storage::builder()
+//!     .environment_id("my-environment")
+//!     .client_credentials("client id", "client secret")
+//!     .secrets(SecretsData::from_json(
+//!         r#"{"currentVersion": 1, "secrets": [{"secret": "a long password", "version": 1}]}"#,
+//!     )?)
+//!     .build()
+//!     .await?;
+//!
+//! let record = Record::new("user_1")
+//!     .with_body(r#"{"name": "Jane"}"#)
+//!     .with_key(SearchKey::Key1, "english")
+//!     .with_range_key(RangeKey::RangeKey1, 42);
+//! storage.write("us", record).header("x-request-id", "1").await?;
+//!
+//! let read = storage.read("us", "user_1").await?;
+//! assert_eq!(read.body(), Some(r#"{"name": "Jane"}"#));
+//!
+//! let found = storage
+//!     .find("us", FindFilter::new().eq(SearchKey::Key1, "english").limit(10))
+//!     .await?;
+//! println!("{} records, {} undecryptable", found.records.len(), found.errors.len());
+//!
+//! let meta = storage
+//!     .add_attachment("us", "user_1", AttachmentSource::from_bytes("note.txt", "hello"))
+//!     .mime_type("text/plain")
+//!     .await?;
+//! let file = storage.get_attachment_file("us", "user_1", &meta.file_id).await?;
+//! assert_eq!(file.filename(), Some("note.txt"));
+//!
+//! storage.delete("us", "user_1").await?;
+//! # Ok(())
+//! # }
+//! ```
+
+// `StorageError` keeps the lower crates' errors unboxed, so that `source()` downcasts to
+// them; its size is irrelevant next to the network round trip of every call.
+#![allow(clippy::result_large_err)]
+
+mod attachment;
+mod builder;
+mod error;
+mod secrets;
+mod storage;
+
+pub use attachment::{
+    AttachmentFile, AttachmentSource, MAX_ATTACHMENT_SIZE, parse_content_disposition,
+};
+pub use builder::{
+    ENV_CLIENT_ID, ENV_CLIENT_SECRET, ENV_ENDPOINT, ENV_ENVIRONMENT_ID, StorageBuilder,
+};
+pub use error::{BoxError, ErrorKind, StorageError};
+pub use secrets::SecretsAccessor;
+pub use storage::{Call, FindError, FindResult, MigrateResult, Operation, Storage, ops};
+
+pub use incountry_auth::{AccessToken, AuthError, TokenProvider};
+pub use incountry_crypto::{CryptoError, CustomCipher, Secret, SecretsData, SecretsError};
+pub use incountry_model::{
+    AttachmentMeta, AttachmentMetaUpdate, Country, DateField, FindFilter, FindMeta, IntField,
+    ModelError, OrFilter, RangeKey, Record, SearchKey, ServiceKey, Sort, SortOrder, StringField,
+    WireRecord,
+};
+pub use incountry_transport::{Body, Transport, TransportError};

@@ -136,6 +136,10 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
         Ok(claims) => claims,
         Err(e) => return ApiError::unauthorized(e.describe()).into_response(),
     };
+    if !app.audience_admits(&claims.aud, req.headers()) {
+        return ApiError::unauthorized("the bearer token was issued for another audience")
+            .into_response();
+    }
     let env = req.headers().get("x-env-id").and_then(|v| v.to_str().ok());
     if env != Some(claims.env.as_str()) {
         return ApiError::forbidden("x-env-id must be the environment the token was issued for")
@@ -172,6 +176,30 @@ impl AppState {
         self.partitions.get(country).await.map_err(|e| {
             tracing::error!(error = %e, country = %country, "cannot open the country's store");
             ApiError::internal()
+        })
+    }
+
+    /// Whether a token issued for `audience` may be used in a request with `headers`.
+    ///
+    /// An audience is one URL or several separated by spaces (the official SDKs send
+    /// `"<endpoint> https://<cc><mask>"` when they differ). One of them must name this server:
+    /// the configured public URL, or else the request's `Host` (scheme ignored, so TLS
+    /// terminated in front of the server still matches). Tokens issued in-process with an
+    /// empty audience ([`Server::issue_token`](crate::Server::issue_token)) are valid anywhere.
+    pub(crate) fn audience_admits(&self, audience: &str, headers: &HeaderMap) -> bool {
+        if audience.is_empty() {
+            return true;
+        }
+        let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+        audience.split_whitespace().any(|url| {
+            let url = url.trim_end_matches('/');
+            match &self.public_url {
+                Some(public) => url.eq_ignore_ascii_case(public.trim_end_matches('/')),
+                None => host.is_some_and(|host| {
+                    let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
+                    authority.eq_ignore_ascii_case(host)
+                }),
+            }
         })
     }
 

@@ -91,10 +91,14 @@ pub(super) async fn token(
     let Some(scope) = field("scope").filter(|s| !s.is_empty()) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     };
+    // Every official SDK sends the audience; a token without one would work anywhere.
+    let Some(audience) = field("audience").filter(|a| !a.trim().is_empty()) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
     let ttl = i64::try_from(app.token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
     let claims = Claims {
         env: scope.to_owned(),
-        aud: field("audience").unwrap_or_default().to_owned(),
+        aud: audience.to_owned(),
         cid: client_id,
         exp: Utc::now().timestamp().saturating_add(ttl),
     };
