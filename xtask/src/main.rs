@@ -1,7 +1,7 @@
 //! Project automation, run as `cargo xtask <task>`:
 //!
 //! - `ci`: everything CI checks: formatting, clippy (warnings denied), all tests, docs (warnings
-//!   denied) and a build of every example;
+//!   denied), and a build and a run of every example;
 //! - `interop`: installs the official Python SDK in a venv and runs our interoperability tests
 //!   against it;
 //! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time (default
@@ -12,7 +12,7 @@
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// The official SDK release our interop tests compare against.
 const OFFICIAL_SDK: &str = "incountry==4.1.0";
@@ -121,6 +121,53 @@ fn ci() -> Result {
         "examples",
         cargo().args(["build", "--workspace", "--examples"]),
     )?;
+    run_examples()
+}
+
+/// How long one example may run before it counts as hung.
+const EXAMPLE_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Runs every example under `examples/` (they need nothing but this machine: examples that
+/// talk to a server start an embedded one) and fails if one fails or hangs.
+fn run_examples() -> Result {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("examples"))
+        .map_err(|e| format!("cannot list examples: {e}"))?
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "rs").then(|| path.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    for name in &names {
+        let mut command = cargo();
+        command
+            .args(["run", "--quiet", "--example", name])
+            // Examples honour INC_* variables; run them against their embedded server.
+            .env_remove("INC_ENDPOINT")
+            .stdout(Stdio::null());
+        eprintln!("==> example {name}: {command:?}");
+        let started = Instant::now();
+        let mut child = command
+            .spawn()
+            .map_err(|e| format!("cannot run example {name}: {e}"))?;
+        let status = loop {
+            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+                break status;
+            }
+            if started.elapsed() > EXAMPLE_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "example {name} did not finish within {EXAMPLE_TIMEOUT:?}"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        eprintln!("<== example {name}: {status} in {:.1?}", started.elapsed());
+        if !status.success() {
+            return Err(format!("example {name} failed ({status})"));
+        }
+    }
     Ok(())
 }
 

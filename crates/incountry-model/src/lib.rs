@@ -69,8 +69,3 @@ pub use wire::{
     BatchWriteResponse, FindMeta, FindOptions, FindRequest, FindResponse, ServerRecord,
     WIRE_RECORD_FIELDS, WireRecord,
 };
-
-/// The code blocks of the workspace README, compiled and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-struct ReadmeDoctests;

@@ -78,3 +78,8 @@ pub use incountry_model::{
     WireRecord,
 };
 pub use incountry_transport::{Body, Transport, TransportError};
+
+/// The code blocks of the workspace README, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
