@@ -45,6 +45,10 @@ pub(crate) struct ServeArgs {
         hide_env_values = true
     )]
     clients: Vec<String>,
+    /// A file of clients allowed to obtain tokens: one `ID:SECRET` per line; blank lines and
+    /// lines starting with `#` are ignored. Adds to `--client`.
+    #[arg(long, env = "INCOUNTRY_CLIENTS_FILE", value_name = "FILE")]
+    clients_file: Option<PathBuf>,
     /// A file whose bytes (at least 32) sign tokens, so tokens survive restarts and can be
     /// shared by several server processes. Default: a random key per start.
     #[arg(long, env = "INCOUNTRY_TOKEN_KEY_FILE", value_name = "FILE")]
@@ -91,11 +95,28 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
         config.countries = Countries::Only(countries);
     }
     for client in &args.clients {
-        let (id, secret) = client
-            .split_once(':')
-            .filter(|(id, secret)| !id.is_empty() && !secret.is_empty())
-            .ok_or("--client takes ID:SECRET with both parts non-empty")?;
-        config.clients.push(ClientCredentials::new(id, secret));
+        config.clients.push(
+            parse_client(client).ok_or("--client takes ID:SECRET with both parts non-empty")?,
+        );
+    }
+    if let Some(path) = &args.clients_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read clients file {}: {e}", path.display()))?;
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            // The line holds a secret: its content is never echoed.
+            let client = parse_client(line).ok_or_else(|| {
+                format!(
+                    "clients file {} line {}: expected ID:SECRET with both parts non-empty",
+                    path.display(),
+                    number + 1
+                )
+            })?;
+            config.clients.push(client);
+        }
     }
     if config.clients.is_empty() {
         let client = development_client();
@@ -119,6 +140,12 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
         config.signing_key = Some(key);
     }
     Ok(config)
+}
+
+/// `ID:SECRET` with both parts non-empty.
+fn parse_client(text: &str) -> Option<ClientCredentials> {
+    let (id, secret) = text.split_once(':')?;
+    (!id.is_empty() && !secret.is_empty()).then(|| ClientCredentials::new(id, secret))
 }
 
 fn development_client() -> ClientCredentials {

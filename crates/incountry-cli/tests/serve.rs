@@ -81,6 +81,40 @@ fn registered_clients_replace_the_development_client() {
 }
 
 #[test]
+fn clients_can_come_from_a_file() {
+    let data = tempfile::tempdir().unwrap();
+    let file = data.path().join("clients");
+    std::fs::write(
+        &file,
+        "# operators\nops:first-secret\n\nbatch:second-secret\n",
+    )
+    .unwrap();
+    let mut child = spawn_serve(&["--clients-file", file.to_str().unwrap()], data.path());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.starts_with("listening on http://"),
+        "no development client: {first}"
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    std::fs::write(&file, "ops:ok\nno-colon-here-Secret\n").unwrap();
+    let mut child = spawn_serve(&["--clients-file", file.to_str().unwrap()], data.path());
+    let status = wait_bounded(&mut child);
+    assert_eq!(status.code(), Some(2));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert!(!stderr.contains("no-colon-here-Secret"), "{stderr}");
+}
+
+#[test]
 fn bad_flags_are_usage_errors() {
     let data = tempfile::tempdir().unwrap();
     for args in [
