@@ -22,46 +22,16 @@ use sqlx::sqlite::{
     SqliteSynchronous,
 };
 
+use incountry_model::WIRE_RECORD_FIELDS;
+
 use super::{FindPage, Store, StoreError, StoredAttachment, StoredRecord};
 
-/// Text members of a record, each a column of the same name.
-const TEXT_COLUMNS: [&str; 29] = [
-    "body",
-    "precommit_body",
-    "profile_key",
-    "parent_key",
-    "service_key1",
-    "service_key2",
-    "service_key3",
-    "service_key4",
-    "service_key5",
-    "key1",
-    "key2",
-    "key3",
-    "key4",
-    "key5",
-    "key6",
-    "key7",
-    "key8",
-    "key9",
-    "key10",
-    "key11",
-    "key12",
-    "key13",
-    "key14",
-    "key15",
-    "key16",
-    "key17",
-    "key18",
-    "key19",
-    "key20",
-];
+/// Text members of a record (`body` to `key20` in the shared wire order), each a column of
+/// the same name.
+const TEXT_COLUMNS: &[&str] = WIRE_RECORD_FIELDS.split_at(30).0.split_at(1).1;
 
-/// The plain search keys `search_keys` looks into.
-const SEARCH_KEY_COLUMNS: [&str; 20] = [
-    "key1", "key2", "key3", "key4", "key5", "key6", "key7", "key8", "key9", "key10", "key11",
-    "key12", "key13", "key14", "key15", "key16", "key17", "key18", "key19", "key20",
-];
+/// The plain search keys `search_keys` looks into (`key1..key20`).
+const SEARCH_KEY_COLUMNS: &[&str] = WIRE_RECORD_FIELDS.split_at(30).0.split_at(10).1;
 
 /// Integer members of a record, each a column of the same name.
 const INT_COLUMNS: [&str; 11] = [
@@ -653,7 +623,7 @@ macro_rules! sql_store {
                     "record_key".into(),
                     Value::from(row.try_get::<String, _>("record_key")?),
                 );
-                for name in TEXT_COLUMNS {
+                for &name in TEXT_COLUMNS {
                     if let Some(v) = row.try_get::<Option<String>, _>(name)? {
                         map.insert(name.into(), Value::from(v));
                     }
@@ -1192,5 +1162,19 @@ mod tests {
         }
         let plan = plan(serde_json::json!({"record_key": ["a", "b"]})).await;
         assert!(!plan.contains("SCAN records"), "record_key: {plan}");
+    }
+}
+
+#[cfg(test)]
+mod column_tests {
+    use super::*;
+
+    #[test]
+    fn column_lists_are_the_shared_field_names() {
+        assert_eq!(TEXT_COLUMNS.len(), 29);
+        assert_eq!(TEXT_COLUMNS.first(), Some(&"body"));
+        assert_eq!(TEXT_COLUMNS.last(), Some(&"key20"));
+        let keys: Vec<String> = (1..=20).map(|i| format!("key{i}")).collect();
+        assert_eq!(SEARCH_KEY_COLUMNS, keys);
     }
 }
