@@ -41,7 +41,12 @@ pub fn encrypt_record(
     index: &BlindIndex,
     record: &Map<String, Value>,
 ) -> Result<Map<String, Value>, CryptoError> {
-    let mut envelope = Envelope::new(None);
+    let payload = match record.get("body") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(body)) => Some(body.clone()),
+        Some(_) => return Err(not_a_string("body")),
+    };
+    let mut envelope = Envelope::new(payload);
     for field in ENVELOPE_KEYS {
         match record.get(field) {
             Some(Value::String(value)) => envelope.push_meta(field, value.as_str()),
@@ -52,9 +57,8 @@ pub fn encrypt_record(
     let mut wire = Map::with_capacity(record.len() + 2);
     for (field, value) in record {
         match (field.as_str(), value) {
-            (_, Value::Null) => {}
-            ("body", Value::String(body)) => envelope = with_payload(envelope, body),
-            ("body", _) => return Err(not_a_string("body")),
+            // The body travels inside the envelope, written below.
+            (_, Value::Null) | ("body", _) => {}
             ("precommit_body", Value::String(text)) => {
                 let sealed = crypto.encrypt(text)?;
                 wire.insert(field.clone(), Value::String(sealed.ciphertext));
@@ -73,14 +77,6 @@ pub fn encrypt_record(
     wire.insert("version".into(), Value::from(sealed.key_version));
     wire.insert("is_encrypted".into(), Value::Bool(sealed.is_encrypted));
     Ok(wire)
-}
-
-fn with_payload(envelope: Envelope, body: &str) -> Envelope {
-    let mut with = Envelope::new(Some(body.to_owned()));
-    for (k, v) in envelope.meta() {
-        with.push_meta(k.as_str(), v.as_str());
-    }
-    with
 }
 
 fn not_a_string(field: &str) -> CryptoError {
