@@ -689,6 +689,33 @@ macro_rules! sql_store {
                 }
             }
 
+            /// The first attachment of a record whose `column` (`file_id` or `filename`, never
+            /// user input) equals `value`, oldest first.
+            async fn one_attachment(
+                store: &$store,
+                env: &str,
+                record_key: &str,
+                column: &'static str,
+                value: &str,
+            ) -> Result<Option<StoredAttachment>, StoreError> {
+                let (_, attachments) = store.tables();
+                let mut sql = Sql::new($dialect);
+                sql.push(&format!(
+                    "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
+                ));
+                sql.text(env);
+                sql.push(" AND record_key = ");
+                sql.text(record_key);
+                sql.push(&format!(" AND {column} = "));
+                sql.text(value);
+                sql.push(" ORDER BY created_at_us, file_id LIMIT 1");
+                query(&sql)
+                    .fetch_optional(&store.pool)
+                    .await?
+                    .map(|row| read_attachment(&row))
+                    .transpose()
+            }
+
             #[async_trait]
             impl Store for $store {
                 async fn migrate(&self) -> Result<(), StoreError> {
@@ -918,22 +945,7 @@ macro_rules! sql_store {
                     record_key: &str,
                     filename: &str,
                 ) -> Result<Option<StoredAttachment>, StoreError> {
-                    let (_, attachments) = self.tables();
-                    let mut sql = Sql::new($dialect);
-                    sql.push(&format!(
-                        "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
-                    ));
-                    sql.text(env);
-                    sql.push(" AND record_key = ");
-                    sql.text(record_key);
-                    sql.push(" AND filename = ");
-                    sql.text(filename);
-                    sql.push(" ORDER BY created_at_us, file_id LIMIT 1");
-                    query(&sql)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .map(|row| read_attachment(&row))
-                        .transpose()
+                    one_attachment(self, env, record_key, "filename", filename).await
                 }
 
                 async fn attachment(
@@ -942,21 +954,7 @@ macro_rules! sql_store {
                     record_key: &str,
                     file_id: &str,
                 ) -> Result<Option<StoredAttachment>, StoreError> {
-                    let (_, attachments) = self.tables();
-                    let mut sql = Sql::new($dialect);
-                    sql.push(&format!(
-                        "SELECT {ATTACHMENT_COLUMNS} FROM {attachments} WHERE env_id = "
-                    ));
-                    sql.text(env);
-                    sql.push(" AND record_key = ");
-                    sql.text(record_key);
-                    sql.push(" AND file_id = ");
-                    sql.text(file_id);
-                    query(&sql)
-                        .fetch_optional(&self.pool)
-                        .await?
-                        .map(|row| read_attachment(&row))
-                        .transpose()
+                    one_attachment(self, env, record_key, "file_id", file_id).await
                 }
 
                 async fn put_attachment(
