@@ -11,6 +11,10 @@ CASES.json is written by `crates/incountry-crypto/tests/interop.rs` and holds th
               "expected" (what decrypting the wire record must give)}
 - "hashes":  {"id", "value", "env_id", "normalize", "hash"}
 
+Cipher cases include ciphertexts written with salt reuse (several records sharing one
+random salt and so one derived key, each with its own IV) and without it; the SDK reads the
+salt from each ciphertext, so it must decrypt both alike. Nothing here assumes either.
+
 "secrets" is what the SDK's secret key accessor returns: a password string, the
 {"currentVersion", "secrets"} object, or null for no-encryption mode.
 

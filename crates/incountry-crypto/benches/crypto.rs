@@ -2,8 +2,11 @@
 //!
 //! - `pbkdf2/derive_key`: one bare PBKDF2-HMAC-SHA512 derivation (10 000 iterations, 64-byte
 //!   salt), the floor of every password-based encryption and decryption;
-//! - `password/encrypt_1k`, `password/decrypt_1k`: format `2` with a password secret, which
-//!   should cost one derivation plus microseconds of AES-GCM and base64;
+//! - `password/encrypt_1k`, `password/decrypt_1k`: format `2` with a password secret, salt reuse
+//!   off and no derived-key cache, which should cost one derivation plus microseconds of AES-GCM
+//!   and base64;
+//! - `password_default/encrypt_1k`, `password_default/decrypt_1k`: the same with the default salt
+//!   reuse and derived-key cache, where the key comes from the window or the cache;
 //! - `raw_key/encrypt_1k`, `raw_key/decrypt_1k`: format `2` with a raw 32-byte key (no PBKDF2);
 //! - `hash_key/short`: the SHA-256 blind index of a short key value.
 //!
@@ -14,7 +17,7 @@
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use incountry_crypto::{Crypto, SALT_LENGTH, Secret, SecretsData, derive_key, hash_key};
+use incountry_crypto::{Crypto, SALT_LENGTH, SaltReuse, Secret, SecretsData, derive_key, hash_key};
 
 /// 1 KiB of ASCII plaintext.
 fn plaintext_1k() -> String {
@@ -26,6 +29,14 @@ fn plaintext_1k() -> String {
 }
 
 fn password_crypto() -> Crypto {
+    Crypto::builder(SecretsData::from_password("correct horse battery staple").unwrap())
+        .salt_reuse(SaltReuse::off())
+        .derived_key_cache(0)
+        .build()
+        .unwrap()
+}
+
+fn password_default_crypto() -> Crypto {
     Crypto::new(SecretsData::from_password("correct horse battery staple").unwrap()).unwrap()
 }
 
@@ -69,6 +80,10 @@ fn bench_password(c: &mut Criterion) {
     bench_cipher(c, "password", &password_crypto());
 }
 
+fn bench_password_default(c: &mut Criterion) {
+    bench_cipher(c, "password_default", &password_default_crypto());
+}
+
 fn bench_raw_key(c: &mut Criterion) {
     bench_cipher(c, "raw_key", &raw_key_crypto());
 }
@@ -83,6 +98,7 @@ criterion_group!(
     benches,
     bench_pbkdf2,
     bench_password,
+    bench_password_default,
     bench_raw_key,
     bench_hash_key
 );

@@ -2,6 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use aes_gcm::aead::{Aead, KeyInit};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -11,7 +13,9 @@ use zeroize::Zeroizing;
 use crate::ciphertext::{self, Format, IV_LENGTH};
 use crate::custom::CustomCipher;
 use crate::error::{CryptoError, SecretsError};
-use crate::kdf::{KEY_LENGTH, SALT_LENGTH, derive_key};
+use crate::kdf::{KEY_LENGTH, SALT_LENGTH, derive_key_into};
+use crate::key_cache::{BoxedKey, CacheStats, DEFAULT_KEY_CACHE_CAPACITY, KeyCache, boxed_key};
+use crate::salt_reuse::{Clock, SaltReuse, SaltWindow};
 use crate::secrets::{DEFAULT_VERSION, Secret, SecretKind, SecretsData};
 
 /// The text every custom cipher must round-trip when a [`Crypto`] is built.
@@ -53,8 +57,17 @@ struct RegisteredCipher {
 /// formats with the secret of the record's version. Built with [`Crypto::plaintext`] it writes
 /// `pt:` (base64, not encrypted) and reads only `pt:`.
 ///
-/// Each password-based encryption or decryption costs one PBKDF2 derivation (milliseconds);
-/// raw keys cost no derivation.
+/// Costs: a password secret's key is derived with PBKDF2 (milliseconds); AES-GCM costs
+/// microseconds, and raw keys (`isKey`) need no derivation. To keep derivations rare, a
+/// `Crypto` (and its clones, which share them)
+///
+/// - reuses one random salt, hence one derived key, for a bounded window of new ciphertexts
+///   ([`SaltReuse`], default 10 000 records or 60 s; the IV is fresh for every record), and
+/// - keeps the keys of salts it has seen in a bounded derived-key cache (default
+///   1024 keys), so decrypting a ciphertext whose salt was seen before costs no derivation.
+///
+/// Both are set on [`CryptoBuilder`]; [`Crypto::cache_stats`] counts the derivations. A `Crypto`
+/// is `Send + Sync`: share one (or clones of one) between threads.
 ///
 /// ```
 /// use incountry_crypto::{Crypto, SecretsData};
@@ -70,6 +83,54 @@ pub struct Crypto {
     secrets: Option<SecretsData>,
     custom: Vec<RegisteredCipher>,
     current_custom: Option<usize>,
+    keys: Arc<DerivedKeys>,
+}
+
+/// Where a `Crypto` gets derived keys: the salt-reuse window, the cache, or PBKDF2.
+struct DerivedKeys {
+    cache: KeyCache,
+    window: SaltWindow,
+    derivations: AtomicU64,
+}
+
+impl DerivedKeys {
+    fn new(cache_capacity: usize, reuse: SaltReuse, clock: Clock) -> Self {
+        Self {
+            cache: KeyCache::new(cache_capacity),
+            window: SaltWindow::new(reuse, clock),
+            derivations: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs PBKDF2 for `secret` and `salt` (milliseconds), counting the run.
+    fn derive(&self, secret: &Secret, salt: &[u8]) -> BoxedKey {
+        let mut key = boxed_key();
+        derive_key_into(secret.expose_bytes(), salt, &mut key);
+        self.derivations.fetch_add(1, Ordering::Relaxed);
+        key
+    }
+
+    /// The salt and key for a new ciphertext of `secret`.
+    fn sealing_key(&self, secret: &Secret) -> ([u8; SALT_LENGTH], Zeroizing<[u8; KEY_LENGTH]>) {
+        let mut salt = [0u8; SALT_LENGTH];
+        if secret.kind() == SecretKind::Key {
+            // No derivation, so no window: a fresh salt (unused by the cipher) as before.
+            OsRng.fill_bytes(&mut salt);
+            return (salt, raw_key(secret));
+        }
+        if let Some(window) = self.window.take(secret.version()) {
+            return (window.salt, window.key);
+        }
+        OsRng.fill_bytes(&mut salt);
+        let key = self.derive(secret, &salt);
+        let copy = Zeroizing::new(**key);
+        if self.window.reuse().is_enabled() {
+            // The records of this window will likely be read back: spare the reader a derivation.
+            self.cache.insert(secret.version(), &salt, &key);
+            self.window.open(secret.version(), salt, key);
+        }
+        (salt, copy)
+    }
 }
 
 impl fmt::Debug for Crypto {
@@ -82,6 +143,8 @@ impl fmt::Debug for Crypto {
                 "current_custom_cipher",
                 &self.current_custom.map(|i| custom[i]),
             )
+            .field("salt_reuse", &self.keys.window)
+            .field("derived_key_cache_capacity", &self.keys.cache.capacity())
             .finish()
     }
 }
@@ -94,11 +157,14 @@ impl Crypto {
         Self::builder(secrets).build()
     }
 
-    /// Starts a configuration with custom ciphers.
+    /// Starts a configuration: custom ciphers, derived-key cache, salt reuse.
     pub fn builder(secrets: SecretsData) -> CryptoBuilder {
         CryptoBuilder {
             secrets,
             ciphers: Vec::new(),
+            cache_capacity: DEFAULT_KEY_CACHE_CAPACITY,
+            salt_reuse: SaltReuse::default(),
+            clock: None,
         }
     }
 
@@ -108,7 +174,32 @@ impl Crypto {
             secrets: None,
             custom: Vec::new(),
             current_custom: None,
+            keys: Arc::new(DerivedKeys::new(
+                0,
+                SaltReuse::off(),
+                Arc::new(Instant::now),
+            )),
         }
+    }
+
+    /// Counters of key derivations and of the derived-key cache since this `Crypto` was built
+    /// (shared with its clones).
+    ///
+    /// ```
+    /// use incountry_crypto::{Crypto, SecretsData};
+    ///
+    /// let crypto = Crypto::new(SecretsData::from_password("a long password")?)?;
+    /// let sealed = crypto.encrypt("data")?;
+    /// crypto.decrypt(&sealed.ciphertext, None)?;
+    /// // One derivation opened the salt-reuse window; reading back hit the cache.
+    /// let stats = crypto.cache_stats();
+    /// assert_eq!((stats.key_derivations, stats.hits), (1, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn cache_stats(&self) -> CacheStats {
+        self.keys
+            .cache
+            .stats(self.keys.derivations.load(Ordering::Relaxed))
     }
 
     /// The secrets, or `None` in no-encryption mode.
@@ -125,7 +216,9 @@ impl Crypto {
 
     /// Encrypts `plaintext` with the current secret (and the current custom cipher, if any).
     ///
-    /// Fresh random salt and IV for every call; a password secret costs one PBKDF2 run.
+    /// Fresh random IV for every call. With a password secret the salt is reused within the
+    /// [`SaltReuse`] window, so only the first call of a window costs a PBKDF2 run; with
+    /// [`SaltReuse::off`] every call draws a fresh salt and costs one.
     pub fn encrypt(&self, plaintext: &str) -> Result<Encrypted, CryptoError> {
         let Some(secrets) = &self.secrets else {
             return Ok(Encrypted {
@@ -141,7 +234,7 @@ impl Crypto {
         let secret = secrets.current();
         let ciphertext = match self.current_custom {
             Some(index) => encrypt_custom(&self.custom[index], secret, plaintext)?,
-            None => encrypt_v2(secret, plaintext)?,
+            None => self.encrypt_v2(secret, plaintext)?,
         };
         Ok(Encrypted {
             ciphertext,
@@ -162,11 +255,11 @@ impl Crypto {
         let (tag, payload) = ciphertext::split(ciphertext)?;
         match ciphertext::parse_tag(tag)? {
             Format::Plain => utf8(ciphertext::decode_base64(payload)?),
-            Format::V2 => decrypt_sealed(
+            Format::V2 => self.decrypt_sealed(
                 self.secret_for(tag, key_version)?,
                 &ciphertext::decode_base64(payload)?,
             ),
-            Format::V1 => decrypt_sealed(
+            Format::V1 => self.decrypt_sealed(
                 self.secret_for(tag, key_version)?,
                 &ciphertext::decode_hex(payload)?,
             ),
@@ -192,13 +285,78 @@ impl Crypto {
             })?;
         Ok(secrets.get(key_version.unwrap_or_else(|| secrets.current_version()))?)
     }
+
+    fn encrypt_v2(&self, secret: &Secret, plaintext: &str) -> Result<String, CryptoError> {
+        let (salt, key) = self.keys.sealing_key(secret);
+        let mut blob = Vec::with_capacity(SALT_LENGTH + IV_LENGTH + plaintext.len() + 16);
+        blob.extend_from_slice(&salt);
+        let mut iv = [0u8; IV_LENGTH];
+        OsRng.fill_bytes(&mut iv);
+        blob.extend_from_slice(&iv);
+        let cipher = Aes256Gcm::new(key.as_ref().into());
+        let sealed = cipher
+            .encrypt(Nonce::from_slice(&iv), plaintext.as_bytes())
+            .map_err(|_| CryptoError::Config("AES-GCM refused the plaintext length".into()))?;
+        blob.extend_from_slice(&sealed);
+        Ok(format!(
+            "{}:{}",
+            ciphertext::TAG_V2,
+            ciphertext::encode_base64(&blob)
+        ))
+    }
+
+    /// Decrypts a `2`/`1` payload; the key comes from the cache when its salt was seen before,
+    /// and a derived key enters the cache once it has opened the ciphertext.
+    fn decrypt_sealed(&self, secret: &Secret, blob: &[u8]) -> Result<String, CryptoError> {
+        let sealed = ciphertext::unpack(blob)?;
+        let nonce = Nonce::from_slice(sealed.iv);
+        if secret.kind() == SecretKind::Key {
+            let cipher = Aes256Gcm::new(raw_key(secret).as_ref().into());
+            return open(&cipher, nonce, sealed.ciphertext_and_tag);
+        }
+        let keys = &self.keys;
+        if let Some(key) = keys.cache.get(secret.version(), sealed.salt) {
+            return open(
+                &Aes256Gcm::new(key.as_ref().into()),
+                nonce,
+                sealed.ciphertext_and_tag,
+            );
+        }
+        // Custom keys used with the default format are derived like passwords, as the
+        // official SDKs do.
+        let key = keys.derive(secret, sealed.salt);
+        let plain = open(
+            &Aes256Gcm::new(key.as_ref().as_ref().into()),
+            nonce,
+            sealed.ciphertext_and_tag,
+        )?;
+        // Only keys that opened a ciphertext are kept, so forged salts cannot flush the cache.
+        keys.cache.insert(secret.version(), sealed.salt, &key);
+        Ok(plain)
+    }
 }
 
-/// Configures a [`Crypto`] with custom ciphers. Created by [`Crypto::builder`].
+/// Configures a [`Crypto`]: custom ciphers, the derived-key cache and salt reuse. Created by
+/// [`Crypto::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use incountry_crypto::{Crypto, SaltReuse, SecretsData};
+///
+/// let crypto = Crypto::builder(SecretsData::from_password("a long password")?)
+///     .derived_key_cache(4096)
+///     .salt_reuse(SaltReuse::new(1_000, Duration::from_secs(10)))
+///     .build()?;
+/// assert_eq!(crypto.cache_stats().capacity, 4096);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[must_use]
 pub struct CryptoBuilder {
     secrets: SecretsData,
     ciphers: Vec<(Arc<dyn CustomCipher>, bool)>,
+    cache_capacity: usize,
+    salt_reuse: SaltReuse,
+    clock: Option<Clock>,
 }
 
 impl fmt::Debug for CryptoBuilder {
@@ -206,11 +364,48 @@ impl fmt::Debug for CryptoBuilder {
         f.debug_struct("CryptoBuilder")
             .field("secrets", &self.secrets)
             .field("custom_ciphers", &self.ciphers.len())
+            .field("derived_key_cache_capacity", &self.cache_capacity)
+            .field("salt_reuse", &self.salt_reuse)
             .finish()
     }
 }
 
 impl CryptoBuilder {
+    /// The most derived keys kept for decryption, by (secret version, salt); 0 disables the
+    /// cache. Default: 1024 keys (about 150 KiB). A hit saves one PBKDF2 run.
+    pub fn derived_key_cache(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// How long one random salt (and its derived key) is reused for new ciphertexts of a
+    /// password secret. Default: [`SaltReuse::default`] (10 000 records or 60 s);
+    /// [`SaltReuse::off`] runs PBKDF2 for every record, as the official SDKs do.
+    pub fn salt_reuse(mut self, reuse: SaltReuse) -> Self {
+        self.salt_reuse = reuse;
+        self
+    }
+
+    /// The time source of the salt-reuse window's age bound; default [`Instant::now`].
+    ///
+    /// Lets tests move time forward without sleeping.
+    pub fn clock(mut self, now: impl Fn() -> Instant + Send + Sync + 'static) -> Self {
+        self.clock = Some(Arc::new(now));
+        self
+    }
+
+    fn derived_keys(&mut self) -> Arc<DerivedKeys> {
+        let clock: Clock = match self.clock.take() {
+            Some(clock) => clock,
+            None => Arc::new(Instant::now),
+        };
+        Arc::new(DerivedKeys::new(
+            self.cache_capacity,
+            self.salt_reuse,
+            clock,
+        ))
+    }
+
     /// Registers a custom cipher for decryption of the data it wrote.
     pub fn custom_cipher(mut self, cipher: impl CustomCipher + 'static) -> Self {
         self.ciphers.push((Arc::new(cipher), false));
@@ -235,8 +430,11 @@ impl CryptoBuilder {
     /// non-empty and unique; at most one cipher is current; each cipher encrypts and decrypts
     /// the text `incountry` back with at least one of the custom keys (so it runs each cipher
     /// once per custom key).
-    pub fn build(self) -> Result<Crypto, CryptoError> {
-        let Self { secrets, ciphers } = self;
+    pub fn build(mut self) -> Result<Crypto, CryptoError> {
+        let keys = self.derived_keys();
+        let Self {
+            secrets, ciphers, ..
+        } = self;
         if ciphers.is_empty() {
             if secrets.has_custom_keys() {
                 return Err(SecretsError::UnexpectedCustomKeys.into());
@@ -245,6 +443,7 @@ impl CryptoBuilder {
                 secrets: Some(secrets),
                 custom: Vec::new(),
                 current_custom: None,
+                keys,
             });
         }
         if !secrets.has_custom_keys() {
@@ -286,6 +485,7 @@ impl CryptoBuilder {
             secrets: Some(secrets),
             custom,
             current_custom,
+            keys,
         })
     }
 }
@@ -335,43 +535,23 @@ fn custom_error(
     }
 }
 
-/// The AES key for `secret` and `salt`: the raw key, or PBKDF2 of the password.
-fn aes_key(secret: &Secret, salt: &[u8]) -> Zeroizing<[u8; KEY_LENGTH]> {
-    match secret.kind() {
-        SecretKind::Key => {
-            let mut key = Zeroizing::new([0u8; KEY_LENGTH]);
-            key.copy_from_slice(secret.expose_bytes());
-            key
-        }
-        // Custom keys used with the default format are derived like passwords, as the
-        // official SDKs do.
-        _ => derive_key(secret.expose_bytes(), salt),
-    }
+/// The raw AES key of an `isKey` secret.
+fn raw_key(secret: &Secret) -> Zeroizing<[u8; KEY_LENGTH]> {
+    let mut key = Zeroizing::new([0u8; KEY_LENGTH]);
+    // `SecretsData` validates raw keys to 32 bytes; a shorter one would fail to decrypt.
+    let bytes = secret.expose_bytes();
+    let len = bytes.len().min(KEY_LENGTH);
+    key[..len].copy_from_slice(&bytes[..len]);
+    key
 }
 
-fn encrypt_v2(secret: &Secret, plaintext: &str) -> Result<String, CryptoError> {
-    let mut blob = vec![0u8; SALT_LENGTH + IV_LENGTH];
-    OsRng.fill_bytes(&mut blob);
-    let key = aes_key(secret, &blob[..SALT_LENGTH]);
-    let cipher = Aes256Gcm::new(key.as_ref().into());
-    let nonce = Nonce::from_slice(&blob[SALT_LENGTH..]);
-    let sealed = cipher
-        .encrypt(nonce, plaintext.as_bytes())
-        .map_err(|_| CryptoError::Config("AES-GCM refused the plaintext length".into()))?;
-    blob.extend_from_slice(&sealed);
-    Ok(format!(
-        "{}:{}",
-        ciphertext::TAG_V2,
-        ciphertext::encode_base64(&blob)
-    ))
-}
-
-fn decrypt_sealed(secret: &Secret, blob: &[u8]) -> Result<String, CryptoError> {
-    let sealed = ciphertext::unpack(blob)?;
-    let key = aes_key(secret, sealed.salt);
-    let cipher = Aes256Gcm::new(key.as_ref().into());
+fn open(
+    cipher: &Aes256Gcm,
+    nonce: &Nonce<aes_gcm::aead::consts::U12>,
+    sealed: &[u8],
+) -> Result<String, CryptoError> {
     let plain = cipher
-        .decrypt(Nonce::from_slice(sealed.iv), sealed.ciphertext_and_tag)
+        .decrypt(nonce, sealed)
         .map_err(|_| CryptoError::Decryption)?;
     utf8(plain)
 }

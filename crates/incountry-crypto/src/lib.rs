@@ -7,7 +7,8 @@
 //! - [`SecretsData`] / [`Secret`]: versioned passwords, raw AES keys and custom keys, parsed
 //!   from the official JSON shape and validated; zeroized on drop and redacted in `Debug`;
 //! - [`Crypto`]: encryption to format `2` (AES-256-GCM with a PBKDF2-HMAC-SHA512 or raw key) and
-//!   decryption of `2`, `1`, `pt` and custom formats, with the [`CustomCipher`] seam;
+//!   decryption of `2`, `1`, `pt` and custom formats, with the [`CustomCipher`] seam, a
+//!   derived-key cache and [`SaltReuse`] so that PBKDF2 runs once per window, not per record;
 //! - [`Envelope`] / [`Body`]: the record body envelope that carries original key values;
 //! - [`hash_key`] / [`BlindIndex`]: the salted SHA-256 blind index of key values;
 //! - [`encrypt_record`] / [`decrypt_record`]: whole records at the JSON level.
@@ -44,7 +45,9 @@ mod envelope;
 mod error;
 mod hash;
 mod kdf;
+mod key_cache;
 mod record;
+mod salt_reuse;
 mod secrets;
 
 pub use ciphertext::{Format, IV_LENGTH, MIN_PAYLOAD_LENGTH, TAG_LENGTH};
@@ -54,7 +57,9 @@ pub use envelope::{Body, ENVELOPE_KEYS, Envelope};
 pub use error::{CryptoError, CustomCipherError, FormatError, SecretsError};
 pub use hash::{BlindIndex, hash_key, is_search_key, normalize_key};
 pub use kdf::{KEY_LENGTH, PBKDF2_ITERATIONS, SALT_LENGTH, derive_key};
+pub use key_cache::{CacheStats, DEFAULT_KEY_CACHE_CAPACITY};
 pub use record::{decrypt_record, encrypt_record};
+pub use salt_reuse::SaltReuse;
 pub use secrets::{DEFAULT_VERSION, Secret, SecretKind, SecretsData};
 
 /// The code blocks of this crate's README, compiled and run as doctests.

@@ -19,8 +19,8 @@ use crate::hash::BlindIndex;
 /// String keys are replaced by their blind index, the body (even when absent) is wrapped in an
 /// envelope holding the original key values and encrypted, `precommit_body` is encrypted on its
 /// own, and `version` and `is_encrypted` are set. Null members are dropped; other members pass
-/// through. Costs one encryption for the body and one for `precommit_body` (each a PBKDF2 run
-/// with a password secret).
+/// through. Costs one encryption for the body and one for `precommit_body` (microseconds, plus a
+/// PBKDF2 run when a password secret's salt-reuse window opens; see [`Crypto`]).
 ///
 /// ```
 /// use incountry_crypto::{decrypt_record, encrypt_record, BlindIndex, Crypto};

@@ -3,7 +3,8 @@
 //! The test builds ciphertexts, encrypted records and blind-index hashes with this crate, hands
 //! them to `xtask/interop/check_crypto.py` (which runs the official SDK) and asserts that the
 //! SDK decrypts every ciphertext and record to our original values and computes the same
-//! hashes. It needs a Python with the SDK installed (`pip install incountry==4.1.0`), named by
+//! hashes. Ciphertexts are written both with salt reuse (several records sharing one salt, each
+//! with its own IV) and without, and the SDK must read both. It needs a Python with the SDK installed (`pip install incountry==4.1.0`), named by
 //! `INCOUNTRY_INTEROP_PYTHON` (default `python3`); run it with `cargo xtask interop`, or
 //! `cargo test -p incountry-crypto --test interop -- --ignored`.
 
@@ -15,7 +16,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use incountry_crypto::{BlindIndex, Crypto, ENVELOPE_KEYS, SecretsData, encrypt_record, hash_key};
+use base64::Engine as _;
+use incountry_crypto::{
+    BlindIndex, Crypto, ENVELOPE_KEYS, IV_LENGTH, SALT_LENGTH, SaltReuse, SecretsData,
+    encrypt_record, hash_key,
+};
 use serde_json::{Map, Value, json};
 
 /// The environment variable naming the Python interpreter that has the official SDK.
@@ -101,26 +106,70 @@ fn raw_key_secrets() -> Value {
 /// The Python side always gets `secrets` unchanged, so it must find the secret by the version
 /// stored with the data, not by its current version.
 fn crypto_for(secrets: &Value, version: Option<u32>) -> Crypto {
+    crypto_with_reuse(secrets, version, SaltReuse::default())
+}
+
+/// Like [`crypto_for`], with the given salt reuse.
+fn crypto_with_reuse(secrets: &Value, version: Option<u32>, reuse: SaltReuse) -> Crypto {
     let mut secrets = secrets.clone();
     if let (Some(object), Some(version)) = (secrets.as_object_mut(), version) {
         object.insert("currentVersion".into(), version.into());
     }
     match secrets {
         Value::Null => Crypto::plaintext(),
-        other => Crypto::new(SecretsData::from_json_value(&other).unwrap()).unwrap(),
+        other => Crypto::builder(SecretsData::from_json_value(&other).unwrap())
+            .salt_reuse(reuse)
+            .build()
+            .unwrap(),
     }
 }
 
-/// The ways data is encrypted: a name, the accessor's secrets and the version to encrypt with.
-fn keyrings() -> Vec<(&'static str, Value, Option<u32>)> {
+/// Salt reuse with windows of three records, so the seven plaintexts span three windows.
+fn small_windows() -> SaltReuse {
+    SaltReuse::new(3, Duration::from_secs(3600))
+}
+
+/// The ways data is encrypted: a name, the accessor's secrets, the version to encrypt with and
+/// the salt reuse.
+fn keyrings() -> Vec<(&'static str, Value, Option<u32>, SaltReuse)> {
+    let default = SaltReuse::default();
     vec![
-        ("password", password_secrets(), None),
-        ("multi-v1", multi_version_secrets(), Some(1)),
-        ("multi-v2", multi_version_secrets(), Some(2)),
-        ("multi-v3-key", multi_version_secrets(), Some(3)),
-        ("raw-key", raw_key_secrets(), None),
-        ("pt", Value::Null, None),
+        ("password", password_secrets(), None, default),
+        (
+            "password-fresh-salts",
+            password_secrets(),
+            None,
+            SaltReuse::off(),
+        ),
+        (
+            "password-windows-of-3",
+            password_secrets(),
+            None,
+            small_windows(),
+        ),
+        ("multi-v1", multi_version_secrets(), Some(1), default),
+        ("multi-v2", multi_version_secrets(), Some(2), default),
+        (
+            "multi-v2-windows-of-3",
+            multi_version_secrets(),
+            Some(2),
+            small_windows(),
+        ),
+        ("multi-v3-key", multi_version_secrets(), Some(3), default),
+        ("raw-key", raw_key_secrets(), None, default),
+        ("pt", Value::Null, None, default),
     ]
+}
+
+/// The salt and IV of a format-`2` ciphertext.
+fn salt_and_iv(ciphertext: &str) -> (Vec<u8>, Vec<u8>) {
+    let payload = base64::engine::general_purpose::STANDARD
+        .decode(ciphertext.strip_prefix("2:").unwrap())
+        .unwrap();
+    (
+        payload[..SALT_LENGTH].to_vec(),
+        payload[SALT_LENGTH..SALT_LENGTH + IV_LENGTH].to_vec(),
+    )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -152,12 +201,23 @@ fn plaintexts() -> Vec<(&'static str, String)> {
 }
 
 /// Every plaintext encrypted under every keyring.
+///
+/// Checks on the way that the password keyrings did what their names say: with salt reuse the
+/// ciphertexts share salts (a new one every three records for the small windows), without it
+/// every salt is new; IVs are always distinct.
 fn cipher_cases() -> Vec<Value> {
     let mut cases = Vec::new();
-    for (keyring, secrets, version) in keyrings() {
-        let crypto = crypto_for(&secrets, version);
+    for (keyring, secrets, version, reuse) in keyrings() {
+        let crypto = crypto_with_reuse(&secrets, version, reuse);
+        let mut salts = Vec::new();
+        let mut ivs = BTreeSet::new();
         for (name, plaintext) in plaintexts() {
             let sealed = crypto.encrypt(&plaintext).unwrap();
+            if keyring.starts_with("password") || keyring.contains("windows") {
+                let (salt, iv) = salt_and_iv(&sealed.ciphertext);
+                salts.push(salt);
+                assert!(ivs.insert(iv), "{keyring}: an IV repeated");
+            }
             cases.push(json!({
                 "id": format!("cipher/{keyring}/{name}"),
                 "secrets": secrets,
@@ -165,6 +225,15 @@ fn cipher_cases() -> Vec<Value> {
                 "ciphertext": sealed.ciphertext,
                 "plaintext": plaintext,
             }));
+        }
+        let distinct_salts = salts.iter().collect::<BTreeSet<_>>().len();
+        match keyring {
+            "password" => assert_eq!(distinct_salts, 1, "{keyring}"),
+            "password-fresh-salts" => assert_eq!(distinct_salts, salts.len(), "{keyring}"),
+            k if k.contains("windows-of-3") => {
+                assert_eq!(distinct_salts, salts.len().div_ceil(3), "{keyring}");
+            }
+            _ => {}
         }
     }
     cases

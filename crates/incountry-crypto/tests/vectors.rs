@@ -39,6 +39,27 @@ fn public_cipher_vectors_decrypt_to_their_plaintext() {
 }
 
 #[test]
+fn public_cipher_vectors_decrypt_again_from_the_derived_key_cache() {
+    let doc = load_json("vectors-public.json");
+    for v in entries(&doc, "crypto") {
+        let crypto = crypto_for(&v["secrets_data"]);
+        let version = v["version"].as_u64().unwrap() as u32;
+        let ciphertext = v["ciphertext"].as_str().unwrap();
+        let first = crypto.decrypt(ciphertext, Some(version)).unwrap();
+        let derivations = crypto.cache_stats().key_derivations;
+        let second = crypto.decrypt(ciphertext, Some(version)).unwrap();
+        assert_eq!(second, first, "{}", id(v));
+        assert_eq!(second, v["plaintext"].as_str().unwrap(), "{}", id(v));
+        assert_eq!(
+            crypto.cache_stats().key_derivations,
+            derivations,
+            "{}: the second decryption derived a key",
+            id(v)
+        );
+    }
+}
+
+#[test]
 fn public_cipher_vectors_reencrypt_with_the_same_version_and_flag() {
     let doc = load_json("vectors-public.json");
     for v in entries(&doc, "crypto") {

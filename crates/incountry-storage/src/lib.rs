@@ -57,6 +57,7 @@
 mod attachment;
 mod builder;
 mod error;
+mod parallel;
 mod secrets;
 mod storage;
 

@@ -8,7 +8,10 @@ use futures_util::future::BoxFuture;
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use http::{Method, Request, Response, Uri};
 use incountry_auth::{TokenProvider, send_authorized};
-use incountry_model::{Country, FindFilter, FindMeta, FindResponse, Record, WireRecord};
+use incountry_model::{
+    BatchWriteRequest, Country, FindFilter, FindMeta, FindResponse, MAX_BATCH_RECORDS, Record,
+    WireRecord,
+};
 use incountry_transport::routing::Router;
 use incountry_transport::{
     Body, DEFAULT_BODY_LIMIT, RequestInfo, Transport, headers, parse_json, read_bytes, status_error,
@@ -19,6 +22,7 @@ use tracing::Instrument;
 use crate::attachment::{AttachmentFile, AttachmentSource, boundary, parse_content_disposition};
 use crate::builder::StorageBuilder;
 use crate::error::StorageError;
+use crate::parallel::{map_blocking, run_blocking};
 use crate::secrets::Keyring;
 use crate::{AttachmentMeta, AttachmentMetaUpdate};
 
@@ -630,13 +634,19 @@ impl Storage {
             )
             .await?;
         let found: FindResponse = Self::read_json(&info, response).await?;
-        let mut records = Vec::with_capacity(found.data.len());
+        let raw: Vec<WireRecord> = found.data.into_iter().map(|raw| raw.0).collect();
+        // Decryption is CPU work: across cores, off the runtime, in the server's order.
+        let decoded = map_blocking(raw, move |raw| match codec.decode(&raw) {
+            Ok(record) => Ok(record),
+            Err(error) => Err((raw, error)),
+        })
+        .await?;
+        let mut records = Vec::with_capacity(decoded.len());
         let mut errors = Vec::new();
-        for raw in found.data {
-            let raw = raw.0;
-            match codec.decode(&raw) {
+        for result in decoded {
+            match result {
                 Ok(record) => records.push(record),
-                Err(error) => errors.push(FindError {
+                Err((raw, error)) => errors.push(FindError {
                     raw,
                     error: StorageError::from_response(error, &info.method, &info.url),
                 }),
@@ -655,26 +665,40 @@ impl Storage {
         records: &[Record],
         custom: &HeaderMap,
     ) -> Result<(), StorageError> {
+        // The error of record `i`, naming it.
+        let in_batch = |i: usize, error| match StorageError::from_input(error) {
+            StorageError::Validation {
+                field,
+                rule,
+                source,
+            } => StorageError::Validation {
+                field: format!("records[{i}].{field}"),
+                rule,
+                source,
+            },
+            other => other,
+        };
+        if records.is_empty() || records.len() > MAX_BATCH_RECORDS {
+            return Err(StorageError::validation(
+                "records",
+                format!(
+                    "a batch must hold 1 to {MAX_BATCH_RECORDS} records (got {})",
+                    records.len()
+                ),
+            ));
+        }
         for (i, record) in records.iter().enumerate() {
-            record
-                .validate()
-                .map_err(|error| match StorageError::from_input(error) {
-                    StorageError::Validation {
-                        field,
-                        rule,
-                        source,
-                    } => StorageError::Validation {
-                        field: format!("records[{i}].{field}"),
-                        rule,
-                        source,
-                    },
-                    other => other,
-                })?;
+            record.validate().map_err(|error| in_batch(i, error))?;
         }
         let codec = self.inner.keyring.codec().await?;
-        let batch = codec
-            .encode_batch(records)
-            .map_err(StorageError::from_input)?;
+        // Encryption is CPU work: across cores, off the runtime, in the caller's order.
+        let encoded = map_blocking(records.to_vec(), move |record| codec.encode(&record)).await?;
+        let records = encoded
+            .into_iter()
+            .enumerate()
+            .map(|(i, result)| result.map_err(|error| in_batch(i, error)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let batch = BatchWriteRequest::new(records);
         let (response, info) = self
             .checked(
                 "batch_write",
@@ -780,8 +804,9 @@ pub mod ops {
                 let country = country(&self.country)?;
                 self.record.validate().map_err(StorageError::from_input)?;
                 let codec = storage.inner.keyring.codec().await?;
-                let wire = codec
-                    .encode(&self.record)
+                let (encoder, record) = (Arc::clone(&codec), self.record.clone());
+                let wire = run_blocking(move || encoder.encode(&record))
+                    .await?
                     .map_err(StorageError::from_input)?;
                 let (response, info) = storage
                     .checked(
@@ -882,8 +907,8 @@ pub mod ops {
                 let map: Map<String, Value> = Storage::read_json(&info, response).await?;
                 let wire = WireRecord::from_json_map(map)
                     .map_err(|e| StorageError::from_response(e, &info.method, &info.url))?;
-                codec
-                    .decode(&wire)
+                run_blocking(move || codec.decode(&wire))
+                    .await?
                     .map_err(|e| StorageError::from_response(e, &info.method, &info.url))
             })
         }
