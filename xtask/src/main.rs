@@ -5,7 +5,10 @@
 //! - `interop`: installs the official Python SDK in a venv and runs our interoperability tests
 //!   against it;
 //! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time (default
-//!   60 s each) and fails on a crash or when all targets together ran fewer than a million inputs.
+//!   60 s each) and fails on a crash or when all targets together ran fewer than a million inputs;
+//! - `bench`: our SDK side by side with the official Python SDK on one local server; `bench
+//!   --server [--million] [--seconds N]`: the server under load against a bare hyper ceiling
+//!   (see `bench.rs`); both write their tables into `docs/performance.md`.
 //!
 //! Each step prints the command it runs; the first failure stops the task with a non-zero exit.
 
@@ -13,6 +16,8 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+
+mod bench;
 
 /// The official SDK release our interop tests compare against.
 const OFFICIAL_SDK: &str = "incountry==4.1.0";
@@ -27,13 +32,18 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("interop") => interop(),
         Some("fuzz") => fuzz(&args[1..]),
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  ci        fmt check, clippy, tests, docs and examples, as CI runs them\n  \
                  interop   tests against the official Python SDK (installed in a venv)\n  \
-                 fuzz      run every fuzz target [--seconds N per target] [--min-executions N]"
+                 fuzz      run every fuzz target [--seconds N per target] [--min-executions N]\n  \
+                 bench     our SDK against the official one [--migrate-seed official|ours]\n            \
+                 or, with --server, the server under load [--million] [--seconds N per cell]\n            \
+                 [--server-bin PATH: serve with a prebuilt incountry binary]\n            \
+                 (tables go into docs/performance.md unless --no-docs)"
             );
             return ExitCode::from(2);
         }

@@ -15,6 +15,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attachments_cmd;
+mod audit_cmd;
 mod connect;
 mod crypto_cmd;
 mod migrate_cmd;
@@ -44,6 +45,8 @@ enum Command {
     Health(records_cmd::HealthArgs),
     /// Re-encrypt a country's records with the current secret; resumable.
     Migrate(migrate_cmd::MigrateArgs),
+    /// Print a country's audit trail (kept by `incountry serve`) as JSON lines, oldest first.
+    Audit(audit_cmd::AuditArgs),
 }
 
 /// How a run ended, mapped onto the process exit code.
@@ -71,6 +74,7 @@ fn main() -> ExitCode {
         Command::Attachments(args) => attachments_cmd::run(args),
         Command::Health(args) => records_cmd::run_health(args),
         Command::Migrate(args) => migrate_cmd::run(args),
+        Command::Audit(args) => audit_cmd::run(args),
     };
     // Make sure everything written reaches the pipe before exiting.
     let _ = io::stdout().flush();

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use incountry_model::Country;
 
+use crate::audit::AuditConfig;
 use crate::rate_limit::RateLimit;
 
 /// A client allowed to obtain tokens with the OAuth2 client-credentials grant.
@@ -105,8 +106,12 @@ pub struct ServerConfig {
     /// The base URL written into attachments' `download_link`; `None` uses
     /// `http://<Host header>`.
     pub public_url: Option<String>,
-    /// Storage requests allowed per environment; `None` (the default) for no limit.
+    /// Storage requests allowed per client; `None` (the default) for no limit.
     pub rate_limit: Option<RateLimit>,
+    /// The audit trail (`<data_dir>/<cc>/audit.log`, one JSON line per storage request);
+    /// `None` keeps none. Default: on, rotated at 10 MiB, 5 rotated files kept. With
+    /// [`StorageConfig::InMemory`] it goes to the temporary directory, gone at shutdown.
+    pub audit: Option<AuditConfig>,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +128,7 @@ impl Default for ServerConfig {
             max_json_body: 32 * 1024 * 1024,
             public_url: None,
             rate_limit: None,
+            audit: Some(AuditConfig::default()),
         }
     }
 }

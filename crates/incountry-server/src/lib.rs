@@ -10,6 +10,9 @@
 //! - [`EmbeddedServer`]: one call starts a server in-process on a loopback port with records
 //!   in memory and a registered client, for examples and tests.
 //! - [`Store`]: the per-country record store, with [`SqliteStore`] and [`PostgresStore`].
+//! - [`audit`]: the per-country audit trail of storage requests, and [`audit::read`].
+//!
+//! `GET /openapi.json` describes every route (OpenAPI 3.1), generated from the handlers.
 //!
 //! Data is partitioned by country (a store each) and environment id (a column). A token is
 //! issued for one environment (the OAuth `scope`) and works only with a matching `x-env-id`.
@@ -29,6 +32,7 @@
 //! # }
 //! ```
 
+pub mod audit;
 mod config;
 mod countries;
 mod error;
@@ -39,6 +43,7 @@ mod server;
 pub mod store;
 mod token;
 
+pub use audit::AuditConfig;
 pub use config::{ClientCredentials, Countries, ServerConfig, StorageConfig};
 pub use error::ServerError;
 pub use rate_limit::RateLimit;

@@ -130,6 +130,11 @@ impl Partitions {
         Ok(partition)
     }
 
+    /// The directory holding one subdirectory per country.
+    pub(crate) fn root(&self) -> &std::path::Path {
+        &self.files_root
+    }
+
     /// Every partition opened so far.
     pub(crate) async fn opened(&self) -> Vec<Arc<Partition>> {
         self.open.lock().await.values().cloned().collect()

@@ -1,11 +1,13 @@
-//! Per-environment rate limiting: a token bucket per environment id.
+//! Per-client rate limiting: a token bucket per client id.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How many storage requests an environment may make: `per_minute` on average, in bursts of
-/// up to `burst`. Beyond it the server answers 429 with `Retry-After`.
+/// How many storage requests a client may make: `per_minute` on average, in bursts of up to
+/// `burst`, whatever environments its tokens are for. Beyond it the server answers 429 with
+/// `Retry-After`. Tokens issued in-process without a client
+/// ([`Server::issue_token`](crate::Server::issue_token)) count per environment instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RateLimit {
@@ -45,15 +47,21 @@ impl Limiter {
         }
     }
 
-    /// Takes one request from `env`'s bucket, or says how long until one is available.
-    pub(crate) fn take(&self, env: &str, now: Instant) -> Result<(), Duration> {
+    /// Takes one request from the bucket of `client` (or of `env` for tokens without a
+    /// client), or says how long until one is available.
+    pub(crate) fn take(&self, client: &str, env: &str, now: Instant) -> Result<(), Duration> {
+        let key = if client.is_empty() {
+            format!("env\0{env}")
+        } else {
+            format!("client\0{client}")
+        };
         let per_second = f64::from(self.limit.per_minute) / 60.0;
         let burst = f64::from(self.limit.burst);
         let mut buckets = self
             .buckets
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let bucket = buckets.entry(env.to_owned()).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: burst,
             at: now,
         });
@@ -77,19 +85,40 @@ mod tests {
     fn a_bucket_allows_a_burst_then_refills_over_time() {
         let limiter = Limiter::new(RateLimit::new(60, 2));
         let start = Instant::now();
-        assert_eq!(limiter.take("e", start), Ok(()));
-        assert_eq!(limiter.take("e", start), Ok(()));
-        let wait = limiter.take("e", start).unwrap_err();
+        assert_eq!(limiter.take("", "e", start), Ok(()));
+        assert_eq!(limiter.take("", "e", start), Ok(()));
+        let wait = limiter.take("", "e", start).unwrap_err();
         assert!(
             wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
         assert_eq!(
-            limiter.take("other", start),
+            limiter.take("", "other", start),
             Ok(()),
             "environments have their own buckets"
         );
-        assert_eq!(limiter.take("e", start + Duration::from_secs(1)), Ok(()));
-        assert!(limiter.take("e", start + Duration::from_secs(1)).is_err());
+        assert_eq!(
+            limiter.take("", "e", start + Duration::from_secs(1)),
+            Ok(())
+        );
+        assert!(
+            limiter
+                .take("", "e", start + Duration::from_secs(1))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_client_has_one_bucket_across_environments() {
+        let limiter = Limiter::new(RateLimit::new(60, 1));
+        let start = Instant::now();
+        assert_eq!(limiter.take("c", "e1", start), Ok(()));
+        assert!(limiter.take("c", "e2", start).is_err());
+        assert_eq!(limiter.take("d", "e1", start), Ok(()), "another client");
+        assert_eq!(
+            limiter.take("", "e1", start),
+            Ok(()),
+            "no client: per environment"
+        );
     }
 }

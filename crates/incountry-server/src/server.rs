@@ -8,6 +8,7 @@ use rand_core::{OsRng, RngCore};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+use crate::audit::AuditLog;
 use crate::config::{ClientCredentials, ServerConfig};
 use crate::error::ServerError;
 use crate::http::{AppState, router};
@@ -49,6 +50,10 @@ impl Server {
                 partitions.get(*country).await?;
             }
         }
+        let audit = match config.audit {
+            Some(audit) => Some(AuditLog::start(partitions.root().to_owned(), audit)?),
+            None => None,
+        };
         let state = AppState {
             partitions,
             signer: TokenSigner::new(key),
@@ -58,6 +63,7 @@ impl Server {
             max_json_body: config.max_json_body,
             public_url: config.public_url.clone(),
             limiter: config.rate_limit.map(crate::rate_limit::Limiter::new),
+            audit,
         };
         Ok(Self {
             state: Arc::new(state),
@@ -86,6 +92,21 @@ impl Server {
             cid: String::new(),
             exp: expires_at.timestamp(),
         })
+    }
+
+    /// Waits until every audit entry of requests answered so far is written to its file and
+    /// flushed (graceful shutdown does this too). Does nothing without an audit trail.
+    pub async fn flush_audit(&self) {
+        if let Some(audit) = &self.state.audit {
+            audit.flush().await;
+        }
+    }
+
+    /// The OpenAPI description of every route, as `GET /openapi.json` serves it.
+    pub fn openapi_json(&self) -> String {
+        crate::http::openapi_document(&self.state)
+            .to_pretty_json()
+            .unwrap_or_default()
     }
 
     /// Deletes the records expired at `now` in every country opened so far, with their
@@ -171,7 +192,8 @@ impl RunningServer {
         &self.server
     }
 
-    /// Stops accepting connections, lets requests in flight finish, and waits.
+    /// Stops accepting connections, lets requests in flight finish, flushes the audit trail,
+    /// and waits.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         self.sweeper.abort();
         if let Some(stop) = self.stop.take() {
@@ -183,6 +205,7 @@ impl RunningServer {
                 Err(e) => return Err(ServerError::Io(std::io::Error::other(e))),
             }
         }
+        self.server.flush_audit().await;
         Ok(())
     }
 }

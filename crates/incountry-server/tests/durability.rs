@@ -1,7 +1,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! Acknowledged writes survive `kill -9`: a server in a child process (this test binary,
 //! re-run in child mode) takes writes, is killed with SIGKILL right after the last
-//! acknowledgement, and a new server on the same data directory serves every record.
+//! acknowledgement, and a new server on the same data directory serves every record. Batches
+//! are all or nothing: one acknowledged is whole after the restart, one killed in flight is
+//! either whole or absent.
 
 use std::time::Duration;
 
@@ -43,9 +45,8 @@ async fn child_server() {
     tokio::time::sleep(WAIT * 4).await;
 }
 
-#[tokio::test]
-async fn acknowledged_writes_survive_kill_9() {
-    let dir = tempfile::tempdir().unwrap();
+/// Starts the child server on a fresh directory; returns it and its address.
+async fn spawn_child(dir: &std::path::Path) -> (tokio::process::Child, String) {
     let mut child = tokio::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "child_server",
@@ -54,7 +55,7 @@ async fn acknowledged_writes_survive_kill_9() {
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_DIR, dir.path())
+        .env(CHILD_DIR, dir)
         .stdout(std::process::Stdio::piped())
         .kill_on_drop(true)
         .spawn()
@@ -70,12 +71,149 @@ async fn acknowledged_writes_survive_kill_9() {
     })
     .await
     .expect("the child server did not start in time");
+    (child, address)
+}
 
-    // Tokens signed with the shared key are valid for the child.
+/// A token the child accepts (it shares the signing key).
+async fn child_token() -> String {
     let mut issuer_config = ServerConfig::in_memory();
     issuer_config.signing_key = Some(KEY.to_vec());
     let issuer = Server::new(issuer_config).await.unwrap();
-    let token = issuer.issue_token("env", "", Utc::now() + chrono::Duration::hours(1));
+    issuer.issue_token("env", "", Utc::now() + chrono::Duration::hours(1))
+}
+
+/// A server on the killed child's directory.
+async fn restarted(dir: &std::path::Path) -> axum::Router {
+    let mut restarted = config(dir);
+    restarted.storage = StorageConfig::SqliteFiles;
+    Server::new(restarted).await.unwrap().router()
+}
+
+fn batch_request(address: &str, token: &str, keys: &[String]) -> Request<Full<Bytes>> {
+    let filler = "x".repeat(2048);
+    let records: Vec<_> = keys
+        .iter()
+        .map(|key| json!({"record_key": key, "body": format!("2:{filler}"), "key1": key}))
+        .collect();
+    Request::post("/v2/storage/records/fi/batchWrite")
+        .header(header::HOST, address)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("x-env-id", "env")
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Full::new(Bytes::from(
+            json!({ "records": records }).to_string(),
+        )))
+        .unwrap()
+}
+
+/// How many of `keys` the router finds.
+async fn present(router: &axum::Router, token: &str, keys: &[String]) -> u64 {
+    let body = json!({"filter": {"record_key": keys}, "options": {"limit": 100}});
+    let request = Request::post("/v2/storage/records/fi/find")
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header("x-env-id", "env")
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let response = router.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let found: serde_json::Value =
+        serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    found["meta"]["total"].as_u64().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batches_are_all_or_nothing_across_kill_9() {
+    const CONNECTIONS: usize = 4;
+    const ACKS_BEFORE_KILL: usize = 12;
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = spawn_child(dir.path()).await;
+    let token = child_token().await;
+
+    // Each connection sends 100-record batches back to back; every batch is noted before it
+    // is sent and marked when acknowledged.
+    let batches = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(Vec<String>, bool)>::new()));
+    let acked = std::sync::Arc::new(tokio::sync::Semaphore::new(0));
+    let mut senders = Vec::new();
+    for connection in 0..CONNECTIONS {
+        let (address, token) = (address.clone(), token.clone());
+        let (batches, acked) = (batches.clone(), acked.clone());
+        senders.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let (mut sender, connection_task) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .unwrap();
+            tokio::spawn(connection_task);
+            for n in 0.. {
+                let keys: Vec<String> = (0..100)
+                    .map(|j| format!("c{connection}-b{n}-r{j}"))
+                    .collect();
+                let index = {
+                    let mut batches = batches.lock().unwrap();
+                    batches.push((keys.clone(), false));
+                    batches.len() - 1
+                };
+                // After the kill the connection fails: that ends this sender.
+                let Ok(response) = sender
+                    .send_request(batch_request(&address, &token, &keys))
+                    .await
+                else {
+                    return;
+                };
+                if response.status() != StatusCode::CREATED {
+                    return;
+                }
+                if response.into_body().collect().await.is_err() {
+                    return;
+                }
+                batches.lock().unwrap()[index].1 = true;
+                acked.add_permits(1);
+            }
+        }));
+    }
+    let enough = tokio::time::timeout(
+        WAIT,
+        acked.acquire_many(u32::try_from(ACKS_BEFORE_KILL).unwrap()),
+    )
+    .await
+    .expect("the child acknowledged too few batches in time")
+    .unwrap();
+    // Kill with requests in flight on the other connections.
+    child.start_kill().unwrap();
+    enough.forget();
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    for sender in senders {
+        tokio::time::timeout(WAIT, sender).await.unwrap().unwrap();
+    }
+
+    let router = restarted(dir.path()).await;
+    let batches = batches.lock().unwrap().clone();
+    let mut acknowledged = 0;
+    for (keys, was_acked) in &batches {
+        let found = present(&router, &token, keys).await;
+        if *was_acked {
+            acknowledged += 1;
+            assert_eq!(found, 100, "{} was acknowledged but is not whole", keys[0]);
+        } else {
+            assert!(
+                found == 0 || found == 100,
+                "{} was killed in flight and is partly stored ({found} of 100)",
+                keys[0]
+            );
+        }
+    }
+    assert!(acknowledged >= ACKS_BEFORE_KILL);
+}
+
+#[tokio::test]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, address) = spawn_child(dir.path()).await;
+    // Tokens signed with the shared key are valid for the child.
+    let token = child_token().await;
 
     let stream = tokio::net::TcpStream::connect(&address).await.unwrap();
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
@@ -128,10 +266,7 @@ async fn acknowledged_writes_survive_kill_9() {
         .unwrap()
         .unwrap();
 
-    let mut restarted = config(dir.path());
-    restarted.storage = StorageConfig::SqliteFiles;
-    let server = Server::new(restarted).await.unwrap();
-    let router = server.router();
+    let router = restarted(dir.path()).await;
     for key in &acknowledged {
         let request = Request::get(format!("/v2/storage/records/fi/{key}"))
             .header(header::AUTHORIZATION, format!("Bearer {token}"))

@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use uuid::Uuid;
 
-use super::{AppState, Env, attachment_meta, only_members, read_json};
+use super::{AppState, AuditDetail, Env, attachment_meta, only_members, openapi, read_json};
 use crate::error::ApiError;
 use crate::partitions::Partition;
 use crate::store::StoredAttachment;
@@ -283,13 +283,37 @@ async fn store_upload(
         }
     };
     let base = app.base_url(&headers);
-    Ok((
+    let detail = AuditDetail {
+        file_id: Some(stored.file_id.clone()),
+        ..AuditDetail::default()
+    };
+    Ok(detail.on((
         StatusCode::CREATED,
         Json(attachment_meta(&base, &cc.to_ascii_lowercase(), &stored)),
     )
-        .into_response())
+        .into_response()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/storage/records/{cc}/{rk}/attachments",
+    operation_id = "attachment_add",
+    tag = "attachments",
+    summary = "Attach a file to a record",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::Upload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Attached", body = openapi::AttachmentMeta),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn add(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -300,6 +324,26 @@ pub(super) async fn add(
     store_upload(app, env, cc, rk, headers, req, false).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/v2/storage/records/{cc}/{rk}/attachments",
+    operation_id = "attachment_upsert",
+    tag = "attachments",
+    summary = "Attach a file, replacing the one with the same name",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::Upload, content_type = "multipart/form-data"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Attached", body = openapi::AttachmentMeta),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn upsert(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -329,6 +373,25 @@ async fn find_attachment(
     Ok((partition, attachment, uuid))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/storage/records/{cc}/{rk}/attachments/{file_id}",
+    operation_id = "attachment_download",
+    tag = "attachments",
+    summary = "Download an attachment",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("file_id" = String, Path, description = "The attachment id (a UUID)"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The content", content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn download(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -364,6 +427,25 @@ pub(super) async fn download(
     Ok(response)
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/storage/records/{cc}/{rk}/attachments/{file_id}/meta",
+    operation_id = "attachment_meta",
+    tag = "attachments",
+    summary = "Read an attachment's metadata",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("file_id" = String, Path, description = "The attachment id (a UUID)"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The metadata", body = openapi::AttachmentMeta),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn meta(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -380,6 +462,26 @@ pub(super) async fn meta(
     .into_response())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/storage/records/{cc}/{rk}/attachments/{file_id}/meta",
+    operation_id = "attachment_meta_update",
+    tag = "attachments",
+    summary = "Rename an attachment or change its MIME type",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("file_id" = String, Path, description = "The attachment id (a UUID)"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::AttachmentMetaUpdate, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new metadata", body = openapi::AttachmentMeta),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn update_meta(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -411,6 +513,25 @@ pub(super) async fn update_meta(
     Ok(Json(attachment_meta(&base, &cc.to_ascii_lowercase(), &updated)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/storage/records/{cc}/{rk}/attachments/{file_id}",
+    operation_id = "attachment_delete",
+    tag = "attachments",
+    summary = "Delete an attachment",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("file_id" = String, Path, description = "The attachment id (a UUID)"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn delete(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,

@@ -2,6 +2,7 @@
 
 mod attachments;
 mod oauth;
+pub(crate) mod openapi;
 mod records;
 
 use std::sync::Arc;
@@ -9,15 +10,20 @@ use std::sync::Arc;
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, Extension, FromRequestParts, MatchedPath, RawPathParams, Request, State,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use chrono::Utc;
 use incountry_model::{AttachmentMeta, Country, ServerRecord};
 use serde_json::{Value, json};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
+use crate::audit::{AuditEntry, AuditOperation};
 use crate::config::Countries;
 use crate::error::ApiError;
 use crate::partitions::{Partition, Partitions};
@@ -35,55 +41,101 @@ pub(crate) struct AppState {
     pub(crate) max_json_body: usize,
     pub(crate) public_url: Option<String>,
     pub(crate) limiter: Option<crate::rate_limit::Limiter>,
+    pub(crate) audit: Option<crate::audit::AuditLog>,
 }
 
 /// The environment a request was authenticated for.
 #[derive(Debug, Clone)]
 pub(crate) struct Env(pub(crate) String);
 
-pub(crate) fn router(state: Arc<AppState>) -> Router {
-    let records = "/v2/storage/records/{cc}";
-    let storage = Router::new()
-        .route(records, post(records::write))
-        .route(&format!("{records}/batchWrite"), post(records::batch_write))
-        .route(
-            &format!("{records}/batchDelete"),
-            post(records::batch_delete),
-        )
-        .route(&format!("{records}/find"), post(records::find))
-        .route(
-            &format!("{records}/{{rk}}"),
-            get(records::read).delete(records::delete),
-        )
-        .route(
-            &format!("{records}/{{rk}}/attachments"),
-            post(attachments::add).put(attachments::upsert),
-        )
-        .route(
-            &format!("{records}/{{rk}}/attachments/{{file_id}}"),
-            get(attachments::download).delete(attachments::delete),
-        )
-        .route(
-            &format!("{records}/{{rk}}/attachments/{{file_id}}/meta"),
-            get(attachments::meta).patch(attachments::update_meta),
-        )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
+/// The routes with their OpenAPI operations: the storage routes behind authentication (and
+/// the audit trail), the service routes open.
+fn api(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
+    let storage = OpenApiRouter::new()
+        .routes(routes!(records::write))
+        .routes(routes!(records::batch_write))
+        .routes(routes!(records::batch_delete))
+        .routes(routes!(records::find))
+        .routes(routes!(records::read, records::delete))
+        .routes(routes!(attachments::add, attachments::upsert))
+        .routes(routes!(attachments::download, attachments::delete))
+        .routes(routes!(attachments::meta, attachments::update_meta))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .route_layer(middleware::from_fn_with_state(state.clone(), audit));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(storage)
-        .route("/healthcheck", get(healthcheck))
-        .route("/oauth2/token", post(oauth::token))
-        .route("/countries", get(countries))
+        .routes(routes!(healthcheck))
+        .routes(routes!(oauth::token))
+        .routes(routes!(countries))
+        .routes(routes!(openapi_json))
+}
+
+/// The OpenAPI description of every route [`router`] serves.
+pub(crate) fn openapi_document(state: &Arc<AppState>) -> utoipa::openapi::OpenApi {
+    api(state).into_openapi()
+}
+
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let (routes, document) = api(&state).split_for_parts();
+    let document = match document.to_json() {
+        Ok(json) => OpenApiJson(Arc::from(json)),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise the OpenAPI description");
+            OpenApiJson(Arc::from("{}"))
+        }
+    };
+    routes
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(document))
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
 
+/// The serialised OpenAPI description.
+#[derive(Debug, Clone)]
+struct OpenApiJson(Arc<str>);
+
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    operation_id = "openapi",
+    tag = "service",
+    summary = "This OpenAPI description",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json", body = Object))
+)]
+async fn openapi_json(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        json.to_string(),
+    )
+        .into_response()
+}
+
+#[utoipa::path(
+    get,
+    path = "/healthcheck",
+    operation_id = "healthcheck",
+    tag = "service",
+    summary = "Whether the server is up",
+    responses((status = 200, description = "Up", body = openapi::Health))
+)]
 async fn healthcheck() -> Json<Value> {
     Json(json!({"result": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/countries",
+    operation_id = "countries",
+    tag = "service",
+    summary = "The countries this server serves",
+    responses((status = 200, description = "The countries", body = openapi::CountriesResponse))
+)]
 async fn countries(State(app): State<Arc<AppState>>) -> Json<Value> {
     Json(crate::countries::countries_body(&app.countries))
 }
@@ -118,7 +170,84 @@ async fn log_request(req: Request, next: Next) -> Response {
     response
 }
 
-/// Checks the bearer token and `x-env-id` of a storage request.
+/// Who made an authenticated storage request: put on the response for the audit trail.
+#[derive(Debug, Clone)]
+pub(crate) struct Principal {
+    client_id: String,
+    environment_id: String,
+}
+
+/// What a handler tells the audit trail about its request, on the response: the record
+/// keys (hashes) it touched, a count, an attachment id. Never bodies.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct AuditDetail {
+    pub(crate) record_key: Option<String>,
+    pub(crate) record_keys: Vec<String>,
+    pub(crate) file_id: Option<String>,
+    pub(crate) count: Option<u64>,
+}
+
+impl AuditDetail {
+    /// Adds this detail to `response`.
+    pub(crate) fn on(self, mut response: Response) -> Response {
+        response.extensions_mut().insert(self);
+        response
+    }
+}
+
+/// Writes one audit entry per storage request of a served country, after it is answered.
+async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let Some(log) = &app.audit else {
+        return next.run(req).await;
+    };
+    let operation = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|path| AuditOperation::of(req.method(), path.as_str()));
+    let (mut parts, body) = req.into_parts();
+    let params = RawPathParams::from_request_parts(&mut parts, &app)
+        .await
+        .ok();
+    let param = |name: &str| {
+        params.as_ref().and_then(|params| {
+            params
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_owned())
+        })
+    };
+    let (cc, rk, file_id) = (param("cc"), param("rk"), param("file_id"));
+    let response = next.run(Request::from_parts(parts, body)).await;
+    let country = cc
+        .and_then(|cc| Country::new(&cc).ok())
+        .filter(|country| app.countries.serves(*country));
+    let (Some(operation), Some(country)) = (operation, country) else {
+        return response;
+    };
+    let principal = response.extensions().get::<Principal>();
+    let detail = response
+        .extensions()
+        .get::<AuditDetail>()
+        .cloned()
+        .unwrap_or_default();
+    let entry = AuditEntry {
+        time: Utc::now(),
+        client_id: principal
+            .map(|p| p.client_id.clone())
+            .filter(|id| !id.is_empty()),
+        environment_id: principal.map(|p| p.environment_id.clone()),
+        operation,
+        record_key: detail.record_key.or(rk),
+        record_keys: detail.record_keys,
+        file_id: detail.file_id.or(file_id),
+        count: detail.count,
+        status: response.status().as_u16(),
+    };
+    log.record(country, entry).await;
+    response
+}
+
+/// Checks the bearer token and `x-env-id` of a storage request, and the client's rate limit.
 async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
     let token = req
         .headers()
@@ -140,29 +269,39 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
         return ApiError::unauthorized("the bearer token was issued for another audience")
             .into_response();
     }
+    let principal = Principal {
+        client_id: claims.cid.clone(),
+        environment_id: claims.env.clone(),
+    };
     let env = req.headers().get("x-env-id").and_then(|v| v.to_str().ok());
     if env != Some(claims.env.as_str()) {
-        return ApiError::forbidden("x-env-id must be the environment the token was issued for")
-            .into_response();
+        let mut response =
+            ApiError::forbidden("x-env-id must be the environment the token was issued for")
+                .into_response();
+        response.extensions_mut().insert(principal);
+        return response;
     }
     if let Some(limiter) = &app.limiter {
-        if let Err(wait) = limiter.take(&claims.env, std::time::Instant::now()) {
-            let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        if let Err(wait) = limiter.take(&claims.cid, &claims.env, std::time::Instant::now()) {
+            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests",
-                "x-env-id",
-                format!("this environment's rate limit is reached; retry in {seconds} s"),
+                "authorization",
+                format!("this client's rate limit is reached; retry in {seconds} s"),
             )
             .into_response();
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response.extensions_mut().insert(principal);
             return response;
         }
     }
     req.extensions_mut().insert(Env(claims.env));
-    next.run(req).await
+    let mut response = next.run(req).await;
+    response.extensions_mut().insert(principal);
+    response
 }
 
 impl AppState {

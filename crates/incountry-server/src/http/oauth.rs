@@ -12,7 +12,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde_json::json;
 
-use super::AppState;
+use super::{AppState, openapi};
 use crate::token::Claims;
 
 fn oauth_error(status: StatusCode, error: &str) -> Response {
@@ -55,6 +55,21 @@ fn same(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+#[utoipa::path(
+    post,
+    path = "/oauth2/token",
+    operation_id = "token",
+    tag = "auth",
+    summary = "Issue a bearer token (OAuth2 client credentials)",
+    request_body(content = openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    security((), ("basic" = [])),
+    responses(
+        (status = 200, description = "A token", body = openapi::TokenResponse),
+        (status = 400, description = "Bad grant, scope or audience", body = openapi::OAuthError),
+        (status = 401, description = "Unknown client or wrong secret", body = openapi::OAuthError),
+        (status = 413, description = "Form over 64 KiB", body = openapi::OAuthError),
+    )
+)]
 pub(super) async fn token(
     State(app): State<Arc<AppState>>,
     headers: HeaderMap,

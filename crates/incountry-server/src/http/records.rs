@@ -14,7 +14,7 @@ use incountry_model::{
 };
 use serde_json::{Value, json};
 
-use super::{AppState, Env, only_members, read_json, server_record};
+use super::{AppState, AuditDetail, Env, only_members, openapi, read_json, server_record};
 use crate::error::ApiError;
 use crate::partitions::Partition;
 
@@ -49,6 +49,26 @@ async fn sweep(partition: &Partition, now: chrono::DateTime<Utc>) -> Result<(), 
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/storage/records/{cc}",
+    operation_id = "write",
+    tag = "records",
+    summary = "Write (upsert) a record",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::RecordInput, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Stored", body = openapi::Record),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "Country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn write(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -62,13 +82,37 @@ pub(super) async fn write(
     sweep(&partition, now).await?;
     let stored = partition.store.upsert(&env, &record, now).await?;
     let base = app.base_url(&headers);
-    Ok((
+    let detail = AuditDetail {
+        record_key: record.record_key.clone(),
+        ..AuditDetail::default()
+    };
+    Ok(detail.on((
         StatusCode::CREATED,
         Json(server_record(&base, &cc.to_ascii_lowercase(), stored)),
     )
-        .into_response())
+        .into_response()))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/storage/records/{cc}/batchWrite",
+    operation_id = "batch_write",
+    tag = "records",
+    summary = "Write up to 100 records atomically",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::BatchWriteRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "All stored", body = openapi::BatchWriteResponse),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "Country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn batch_write(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -102,6 +146,14 @@ pub(super) async fn batch_write(
     let now = Utc::now();
     sweep(&partition, now).await?;
     let stored = partition.store.upsert_batch(&env, &records, now).await?;
+    let detail = AuditDetail {
+        record_keys: records
+            .iter()
+            .filter_map(|r| r.record_key.clone())
+            .collect(),
+        count: Some(records.len() as u64),
+        ..AuditDetail::default()
+    };
     let base = app.base_url(&headers);
     let cc = cc.to_ascii_lowercase();
     let response = BatchWriteResponse::new(
@@ -110,9 +162,28 @@ pub(super) async fn batch_write(
             .map(|s| server_record(&base, &cc, s))
             .collect(),
     );
-    Ok((StatusCode::CREATED, Json(response)).into_response())
+    Ok(detail.on((StatusCode::CREATED, Json(response)).into_response()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/storage/records/{cc}/{rk}",
+    operation_id = "read",
+    tag = "records",
+    summary = "Read a record",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The record", body = openapi::Record),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record, or country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn read(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -129,6 +200,26 @@ pub(super) async fn read(
     Ok(Json(server_record(&base, &cc.to_ascii_lowercase(), stored)).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/storage/records/{cc}/find",
+    operation_id = "find",
+    tag = "records",
+    summary = "Find records",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::FindRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of records", body = openapi::FindResponse),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "Country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn find(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -174,9 +265,32 @@ pub(super) async fn find(
         filter.page_offset(),
         page.total,
     );
-    Ok(Json(FindResponse::new(data, meta)).into_response())
+    let detail = AuditDetail {
+        count: Some(meta.count),
+        ..AuditDetail::default()
+    };
+    Ok(detail.on(Json(FindResponse::new(data, meta)).into_response()))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/storage/records/{cc}/{rk}",
+    operation_id = "delete",
+    tag = "records",
+    summary = "Delete a record and its attachments",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("rk" = String, Path, description = "The record key hash"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted", body = openapi::Empty),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "No such record, or country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn delete(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -192,6 +306,26 @@ pub(super) async fn delete(
     Ok(Json(json!({})).into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/storage/records/{cc}/batchDelete",
+    operation_id = "batch_delete",
+    tag = "records",
+    summary = "Delete records by key",
+    params(("cc" = String, Path, description = "Two-letter country code"), ("x-env-id" = String, Header, description = "The environment id the token was issued for")),
+    request_body(content = openapi::BatchDeleteRequest, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Deleted (absent keys are skipped)", body = openapi::Empty),
+        (status = 400, description = "Bad input", body = openapi::ErrorBody),
+        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
+        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
+        (status = 404, description = "Country not served", body = openapi::ErrorBody),
+        (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    )
+)]
 pub(super) async fn batch_delete(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
@@ -219,7 +353,12 @@ pub(super) async fn batch_delete(
             ));
         }
     };
-    let (_, files) = partition.store.delete_many(&env, &keys).await?;
+    let (deleted, files) = partition.store.delete_many(&env, &keys).await?;
     partition.files.remove_all(&files).await;
-    Ok(Json(json!({})).into_response())
+    let detail = AuditDetail {
+        record_keys: keys,
+        count: Some(deleted),
+        ..AuditDetail::default()
+    };
+    Ok(detail.on(Json(json!({})).into_response()))
 }
