@@ -689,3 +689,113 @@ fn server_bench(options: &Options, work: &Path) -> Result {
     }
     Ok(())
 }
+
+/// How long the whole soak run (clients plus final check) may take beyond its duration.
+const SOAK_GRACE: Duration = Duration::from_secs(180);
+
+/// `cargo xtask soak [--seconds N] [--clients N]`: 8 concurrent SDK clients doing mixed
+/// operations against `incountry serve` (debug build, SQLite) for 60 s, then a check that
+/// every acknowledged write reads back; fails on any error the soak did not provoke.
+pub(crate) fn soak(args: &[String]) -> Result {
+    let seconds = crate::flag(args, "--seconds", 60)?;
+    let clients = crate::flag(args, "--clients", 8)?;
+    run(
+        "build",
+        cargo().args(["build", "-p", "incountry-cli", "-p", "incountry-bench"]),
+    )?;
+    let debug_binary = |name: &str| root().join("target").join("debug").join(name);
+    let work = root().join("target").join("soak");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let options = Options {
+        server: false,
+        million: false,
+        seconds,
+        migrate_seed: "official".into(),
+        write_docs: false,
+        server_bin: Some(debug_binary("incountry")),
+    };
+    let (server, url, secret) = start_server(&options, &work, "soak")?;
+    let password = format!("soak password {}", &random_hex()[..8]);
+    let report = output_within(
+        "soak",
+        Command::new(debug_binary("incountry-bench"))
+            .arg("soak")
+            .args([
+                "--endpoint",
+                &url,
+                "--env-id",
+                ENV_ID,
+                "--client-id",
+                CLIENT_ID,
+            ])
+            .args(["--client-secret", &secret, "--password", &password])
+            .args(["--country", "de"])
+            .args(["--clients", &clients.to_string()])
+            .args(["--duration-secs", &seconds.to_string()]),
+        Duration::from_secs(seconds) + SOAK_GRACE,
+    )?;
+    drop(server);
+    eprintln!("soak: {}", report.trim());
+    Ok(())
+}
+
+/// How long schemathesis fuzzes the API (it spends this budget, then stops).
+const API_FUZZ_SECONDS: u64 = 90;
+
+/// The API fuzz run of `cargo xtask interop`: schemathesis (from PyPI, in its own venv) reads
+/// `/openapi.json` from `incountry serve` (debug build, SQLite) and sends generated requests
+/// with a valid token; any 5xx answer fails the run.
+pub(crate) fn api_fuzz() -> Result {
+    let venv = root().join("target").join("schemathesis-venv");
+    let python = venv.join("bin").join("python");
+    if !python.exists() {
+        run(
+            "schemathesis venv",
+            Command::new("python3").args(["-m", "venv"]).arg(&venv),
+        )?;
+    }
+    run(
+        "schemathesis",
+        Command::new(&python).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "schemathesis>=4,<5",
+        ]),
+    )?;
+    run("build", cargo().args(["build", "-p", "incountry-cli"]))?;
+    let work = root().join("target").join("api-fuzz");
+    std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
+    let options = Options {
+        server: false,
+        million: false,
+        seconds: API_FUZZ_SECONDS,
+        migrate_seed: "official".into(),
+        write_docs: false,
+        server_bin: Some(root().join("target").join("debug").join("incountry")),
+    };
+    let (server, url, secret) = start_server(&options, &work, "api-fuzz")?;
+    let report = output_within(
+        "schemathesis",
+        Command::new(&python)
+            .arg(
+                root()
+                    .join("xtask")
+                    .join("interop")
+                    .join("schemathesis_run.py"),
+            )
+            .args(["--url", &url, "--env-id", ENV_ID])
+            .args(["--client", &format!("{CLIENT_ID}:{secret}")])
+            .args(["--max-examples", "50"])
+            .args(["--max-time", &API_FUZZ_SECONDS.to_string()])
+            .args(["--report-dir"])
+            .arg(&work)
+            .current_dir(&work),
+        Duration::from_secs(API_FUZZ_SECONDS) + SOAK_GRACE,
+    )?;
+    drop(server);
+    eprintln!("schemathesis: no server error; {}", report.trim());
+    Ok(())
+}

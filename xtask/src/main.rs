@@ -33,17 +33,21 @@ fn main() -> ExitCode {
         Some("interop") => interop(),
         Some("fuzz") => fuzz(&args[1..]),
         Some("bench") => bench::bench(&args[1..]),
+        Some("soak") => bench::soak(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <task>\n\n\
                  tasks:\n  \
                  ci        fmt check, clippy, tests, docs and examples, as CI runs them\n  \
-                 interop   tests against the official Python SDK (installed in a venv)\n  \
+                 interop   tests against the official Python SDK (installed in a venv), then\n            \
+                 schemathesis fuzzing incountry serve from its /openapi.json\n  \
                  fuzz      run every fuzz target [--seconds N per target] [--min-executions N]\n  \
                  bench     our SDK against the official one [--migrate-seed official|ours]\n            \
                  or, with --server, the server under load [--million] [--seconds N per cell]\n            \
                  [--server-bin PATH: serve with a prebuilt incountry binary]\n            \
-                 (tables go into docs/performance.md unless --no-docs)"
+                 (tables go into docs/performance.md unless --no-docs)\n  \
+                 soak      8 SDK clients, mixed operations against incountry serve for 60 s,\n            \
+                 then every acknowledged write is read back [--seconds N] [--clients N]"
             );
             return ExitCode::from(2);
         }
@@ -224,7 +228,7 @@ fn interop() -> Result {
             ])
             .env("INCOUNTRY_INTEROP_PYTHON", &python),
     )?;
-    Ok(())
+    bench::api_fuzz()
 }
 
 /// Parses `--name value` from `args`.

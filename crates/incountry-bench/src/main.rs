@@ -5,13 +5,16 @@
 //! - `load`: a server load generator sending raw wire requests (no crypto) over pooled
 //!   keep-alive connections, with throughput and p50/p99 latency per concurrency;
 //! - `bare`: a bare hyper server answering a small fixed JSON body, the ceiling of `load`;
-//! - `fill` and `find-latency`: bulk inserts, then the latency of equality finds.
+//! - `fill` and `find-latency`: bulk inserts, then the latency of equality finds;
+//! - `soak`: concurrent SDK clients doing mixed operations, then a check of every
+//!   acknowledged write (`cargo xtask soak`).
 //!
 //! `cargo xtask bench` (and `cargo xtask bench --server`) starts the servers and runs these.
 
 mod bare;
 mod load;
 mod sdk;
+mod soak;
 mod wire;
 
 use std::process::ExitCode;
@@ -40,6 +43,9 @@ enum Command {
     Fill(load::FillArgs),
     /// Measure the latency of equality finds on records inserted by `fill`.
     FindLatency(load::FindLatencyArgs),
+    /// Several SDK clients doing mixed operations for a fixed time, then a check that every
+    /// acknowledged write reads back.
+    Soak(soak::SoakArgs),
 }
 
 /// What a command failed with.
@@ -65,6 +71,7 @@ fn main() -> ExitCode {
             Command::Bare(args) => bare::run(args).await,
             Command::Fill(args) => load::fill(args).await,
             Command::FindLatency(args) => load::find_latency(args).await,
+            Command::Soak(args) => soak::run(args).await,
         }
     });
     match result {

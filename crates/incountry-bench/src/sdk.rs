@@ -41,11 +41,11 @@ pub(crate) struct Connection {
     client_secret: String,
     /// The country of the workloads (migration uses its own, `--migrate-country`).
     #[arg(long, default_value = "us")]
-    country: String,
+    pub(crate) country: String,
     /// The password of secret version 1 (shared by both SDKs, so each reads the other's
     /// records).
     #[arg(long)]
-    password: String,
+    pub(crate) password: String,
 }
 
 /// Options of `incountry-bench seed`.
@@ -99,7 +99,7 @@ pub(crate) struct SdkArgs {
     reads_per_reader: usize,
 }
 
-fn secrets_v1(password: &str) -> Result<SecretsData, BoxError> {
+pub(crate) fn secrets_v1(password: &str) -> Result<SecretsData, BoxError> {
     Ok(SecretsData::new(1, vec![Secret::password(1, password)])?)
 }
 
@@ -113,7 +113,10 @@ fn secrets_v2(password: &str) -> Result<SecretsData, BoxError> {
     )?)
 }
 
-async fn storage(connection: &Connection, secrets: SecretsData) -> Result<Storage, BoxError> {
+pub(crate) async fn storage(
+    connection: &Connection,
+    secrets: SecretsData,
+) -> Result<Storage, BoxError> {
     let auth = connection
         .auth_endpoint
         .clone()
