@@ -115,6 +115,67 @@ mod conformance {
         assert!(store.get(ENV, "good", t(0)).await.unwrap().is_none());
     }
 
+    pub(super) async fn a_batch_writing_one_key_twice_keeps_the_last_and_answers_each(
+        store: &dyn Store,
+    ) {
+        put(
+            store,
+            vec![json!({"record_key": "old", "body": "before"})],
+            t(0),
+        )
+        .await;
+        let batch: Vec<WireRecord> = [
+            json!({"record_key": "dup", "body": "first", "key1": "a"}),
+            json!({"record_key": "old", "body": "after"}),
+            json!({"record_key": "dup", "body": "second", "key2": "b"}),
+        ]
+        .into_iter()
+        .map(record)
+        .collect();
+        let stored = store.upsert_batch(ENV, &batch, t(5)).await.unwrap();
+        // One answer per record sent, in order, each with its timestamps.
+        assert_eq!(stored.len(), 3);
+        let bodies: Vec<_> = stored
+            .iter()
+            .map(|s| s.record.body.clone().unwrap())
+            .collect();
+        assert_eq!(bodies, ["first", "after", "second"]);
+        assert!(stored.iter().all(|s| s.record.updated_at.is_some()));
+        assert_ne!(stored[1].record.created_at, stored[1].record.updated_at);
+        // The last write of a key wins, whole.
+        let dup = store.get(ENV, "dup", t(6)).await.unwrap().unwrap().record;
+        assert_eq!(dup.body.as_deref(), Some("second"));
+        assert_eq!(dup.key1, None);
+        assert_eq!(dup.key2.as_deref(), Some("b"));
+        let old = store.get(ENV, "old", t(6)).await.unwrap().unwrap().record;
+        assert_eq!(old.body.as_deref(), Some("after"));
+        assert_eq!(keys(store, json!({}), all(), t(6)).await.len(), 2);
+    }
+
+    /// A full batch of 100 records with every member set is one round trip's worth of
+    /// parameters on every engine.
+    pub(super) async fn a_full_batch_with_every_member_is_stored(store: &dyn Store) {
+        let batch: Vec<WireRecord> = (0..100)
+            .map(|i| {
+                let mut map = serde_json::Map::new();
+                map.insert("record_key".into(), json!(format!("full-{i}")));
+                for name in incountry_model::WIRE_RECORD_FIELDS {
+                    if name.starts_with("key") || name.starts_with("service_key") {
+                        map.insert((*name).into(), json!(format!("{name}-{i}")));
+                    } else if name.starts_with("range_key") {
+                        map.insert((*name).into(), json!(i));
+                    }
+                }
+                map.insert("body".into(), json!("2:body"));
+                record(serde_json::Value::Object(map))
+            })
+            .collect();
+        let stored = store.upsert_batch(ENV, &batch, t(0)).await.unwrap();
+        assert_eq!(stored.len(), 100);
+        let page = keys(store, json!({"key20": "key20-99"}), all(), t(1)).await;
+        assert_eq!(page, ["full-99"]);
+    }
+
     pub(super) async fn environments_are_separate(store: &dyn Store) {
         store
             .upsert(ENV, &record(json!({"record_key": "a"})), t(0))
@@ -613,6 +674,8 @@ macro_rules! suite {
                 upsert_keeps_created_at_and_moves_updated_at,
                 members_round_trip_and_expires_at_keeps_its_precision,
                 a_batch_with_an_invalid_record_stores_none,
+                a_batch_writing_one_key_twice_keeps_the_last_and_answers_each,
+                a_full_batch_with_every_member_is_stored,
                 environments_are_separate,
                 delete_removes_the_record_once,
                 delete_many_skips_absent_keys,

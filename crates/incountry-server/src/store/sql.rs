@@ -353,10 +353,13 @@ impl RecordRow {
     }
 }
 
+/// One statement that upserts every row (their record keys must be distinct: PostgreSQL
+/// refuses to update one row twice in a statement) and returns each row's record key and
+/// timestamps, in no particular order.
 fn upsert_sql(
     dialect: Dialect,
     table: &str,
-    row: &RecordRow,
+    rows: &[&RecordRow],
     now: DateTime<Utc>,
     env: &str,
 ) -> Sql {
@@ -376,18 +379,23 @@ fn upsert_sql(
         "INSERT INTO {table} AS r ({}) VALUES ",
         columns.join(", ")
     ));
-    let mut values = vec![
-        Param::Text(Some(env.to_owned())),
-        Param::Text(Some(row.record_key.clone())),
-    ];
-    values.extend(row.text.iter().cloned().map(Param::Text));
-    values.extend(row.ints.iter().copied().map(Param::Int));
-    values.push(Param::Text(row.expires_at.as_ref().map(|e| e.0.clone())));
-    values.push(Param::Int(row.expires_at.as_ref().map(|e| e.1)));
-    values.push(Param::Int(row.is_encrypted.map(i64::from)));
-    values.push(Param::Int(Some(now_us)));
-    values.push(Param::Int(Some(now_us)));
-    sql.list(values);
+    for (i, row) in rows.iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        let mut values = vec![
+            Param::Text(Some(env.to_owned())),
+            Param::Text(Some(row.record_key.clone())),
+        ];
+        values.extend(row.text.iter().cloned().map(Param::Text));
+        values.extend(row.ints.iter().copied().map(Param::Int));
+        values.push(Param::Text(row.expires_at.as_ref().map(|e| e.0.clone())));
+        values.push(Param::Int(row.expires_at.as_ref().map(|e| e.1)));
+        values.push(Param::Int(row.is_encrypted.map(i64::from)));
+        values.push(Param::Int(Some(now_us)));
+        values.push(Param::Int(Some(now_us)));
+        sql.list(values);
+    }
     let updates: Vec<String> = columns[2..columns.len() - 2]
         .iter()
         .map(|c| format!("{c} = excluded.{c}"))
@@ -398,9 +406,16 @@ fn upsert_sql(
         updates.join(", ")
     ));
     sql.int(micros(&now));
-    sql.push(" THEN excluded.created_at_us ELSE r.created_at_us END RETURNING created_at_us, updated_at_us");
+    sql.push(
+        " THEN excluded.created_at_us ELSE r.created_at_us END \
+         RETURNING record_key, created_at_us, updated_at_us",
+    );
     sql
 }
+
+/// Rows per upsert statement: 100 rows of about 50 columns stay far below SQLite's 32 766
+/// and PostgreSQL's 65 535 bound parameters.
+const UPSERT_CHUNK: usize = 100;
 
 fn ddl(dialect: Dialect, records: &str, attachments: &str) -> Vec<String> {
     let serial = match dialect {
@@ -764,24 +779,56 @@ macro_rules! sql_store {
                         .collect::<Result<Vec<_>, _>>()?;
                     let (table, _) = self.tables();
                     let rows = &rows;
-                    let out = retry(|| async move {
+                    // A key written twice in one batch: the last one wins, as if the
+                    // records had been written one after the other.
+                    let mut last: HashMap<&str, usize> = HashMap::with_capacity(rows.len());
+                    for (i, row) in rows.iter().enumerate() {
+                        last.insert(row.record_key.as_str(), i);
+                    }
+                    let distinct: Vec<&RecordRow> = rows
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, row)| last.get(row.record_key.as_str()) == Some(i))
+                        .map(|(_, row)| row)
+                        .collect();
+                    let distinct = &distinct;
+                    let times = retry(|| async move {
                         let mut tx = self.begin().await?;
-                        let mut out = Vec::with_capacity(rows.len());
-                        for (row, record) in rows.iter().zip(records) {
-                            let sql = upsert_sql($dialect, table, row, now, env);
-                            let returned = query(&sql).fetch_one(&mut *tx).await?;
-                            let mut stored = record.clone();
-                            stored.created_at =
-                                Some(format_millis(returned.try_get::<i64, _>("created_at_us")?));
-                            stored.updated_at =
-                                Some(format_millis(returned.try_get::<i64, _>("updated_at_us")?));
-                            stored.attachments = None;
-                            out.push(stored);
+                        let mut times = HashMap::with_capacity(distinct.len());
+                        // One statement per chunk keeps the bound parameters under every
+                        // engine's limit.
+                        for chunk in distinct.chunks(UPSERT_CHUNK) {
+                            let sql = upsert_sql($dialect, table, chunk, now, env);
+                            for returned in query(&sql).fetch_all(&mut *tx).await? {
+                                let key: String = returned.try_get("record_key")?;
+                                let created = returned.try_get::<i64, _>("created_at_us")?;
+                                let updated = returned.try_get::<i64, _>("updated_at_us")?;
+                                times.insert(key, (created, updated));
+                            }
                         }
                         tx.commit().await?;
-                        Ok(out)
+                        Ok(times)
                     })
                     .await?;
+                    let out = rows
+                        .iter()
+                        .zip(records)
+                        .map(|(row, record)| {
+                            let (created, updated) =
+                                times.get(&row.record_key).copied().ok_or_else(|| {
+                                    StoreError::Database(sqlx::Error::Protocol(
+                                        "the upsert returned no timestamps for a record it \
+                                         wrote"
+                                            .into(),
+                                    ))
+                                })?;
+                            let mut stored = record.clone();
+                            stored.created_at = Some(format_millis(created));
+                            stored.updated_at = Some(format_millis(updated));
+                            stored.attachments = None;
+                            Ok(stored)
+                        })
+                        .collect::<Result<Vec<_>, StoreError>>()?;
                     let keys: Vec<String> = rows.iter().map(|r| r.record_key.clone()).collect();
                     let mut attachments = self.attachments_of(env, &keys).await?;
                     Ok(out
