@@ -16,7 +16,7 @@ fn codec() -> &'static RecordCodec {
     static CODEC: OnceLock<RecordCodec> = OnceLock::new();
     CODEC.get_or_init(|| {
         let secrets = SecretsData::from_json(
-            r#"{"currentVersion": 1, "secrets": [{"secret": "0123456789abcdef0123456789abcdef", "version": 1, "isKey": true}]}"#,
+            r#"{"currentVersion": 1, "secrets": [{"secret": "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "version": 1, "isKey": true}]}"#,
         )
         .expect("valid secrets");
         RecordCodec::new("env", Crypto::new(secrets).expect("a crypto"))
