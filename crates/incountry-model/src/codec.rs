@@ -21,7 +21,9 @@ pub const MAX_BATCH_RECORDS: usize = 100;
 /// Configured by the environment id (the salt of the blind index), `normalize_keys`
 /// (lower-case key values first), `hash_search_keys` (hash `key1..key20`, the default) and a
 /// [`Crypto`] holding the secrets. Encoding a record costs one encryption of the body envelope
-/// and one of `precommit_body` (a PBKDF2 run each with a password secret); decoding the same.
+/// and one of `precommit_body`; decoding the same. With a password secret, each needs a PBKDF2
+/// derived key, which the [`Crypto`]'s salt reuse and derived-key cache usually supply without
+/// running PBKDF2 again.
 ///
 /// ```
 /// use incountry_crypto::Crypto;
