@@ -93,6 +93,14 @@ pub(crate) fn bench(args: &[String]) -> Result {
     }
 }
 
+/// The `incountry` binary the benchmarks serve with: `--server-bin`, or the release build.
+fn server_bin(options: &Options) -> PathBuf {
+    options
+        .server_bin
+        .clone()
+        .unwrap_or_else(|| release_binary("incountry"))
+}
+
 fn release_binary(name: &str) -> PathBuf {
     root().join("target").join("release").join(name)
 }
@@ -181,17 +189,7 @@ fn output_within(step: &str, command: &mut Command, timeout: Duration) -> Result
         let _ = stdout.read_to_string(&mut text);
         text
     });
-    let status = loop {
-        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-            break status;
-        }
-        if started.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(format!("{step} did not finish within {timeout:?}"));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = crate::wait_bounded(step, &mut child, started, timeout)?;
     let text = reader.join().unwrap_or_default();
     eprintln!("<== {step}: {status} in {:.1?}", started.elapsed());
     if !status.success() {
@@ -202,27 +200,22 @@ fn output_within(step: &str, command: &mut Command, timeout: Duration) -> Result
 
 /// Starts `incountry serve` with a fresh data directory; returns it with its URL and the
 /// client secret.
-fn start_server(options: &Options, work: &Path, tag: &str) -> Result<(Background, String, String)> {
+fn start_server(server_bin: &Path, work: &Path, tag: &str) -> Result<(Background, String, String)> {
     let data = work.join(format!("data-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     std::fs::create_dir_all(&data).map_err(|e| format!("cannot create {}: {e}", data.display()))?;
     let secret = random_hex();
     let (mut server, url) = start_listening(
         "incountry serve",
-        Command::new(
-            options
-                .server_bin
-                .clone()
-                .unwrap_or_else(|| release_binary("incountry")),
-        )
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
-        .arg(&data)
-        .arg("--client")
-        .arg(format!("{CLIENT_ID}:{secret}"))
-        .env_remove("INCOUNTRY_DATABASE_URL")
-        .env_remove("INCOUNTRY_COUNTRIES")
-        .env_remove("INCOUNTRY_CLIENTS")
-        .env_remove("INCOUNTRY_CLIENTS_FILE"),
+        Command::new(server_bin)
+            .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(&data)
+            .arg("--client")
+            .arg(format!("{CLIENT_ID}:{secret}"))
+            .env_remove("INCOUNTRY_DATABASE_URL")
+            .env_remove("INCOUNTRY_COUNTRIES")
+            .env_remove("INCOUNTRY_CLIENTS")
+            .env_remove("INCOUNTRY_CLIENTS_FILE"),
         &work.join(format!("server-{tag}.log")),
     )?;
     server.data = Some(data);
@@ -346,7 +339,7 @@ fn sdk_bench(options: &Options, work: &Path) -> Result {
             ]),
         )?;
     }
-    let (server, url, secret) = start_server(options, work, "sdk")?;
+    let (server, url, secret) = start_server(&server_bin(options), work, "sdk")?;
     let run_id = &random_hex()[..8];
     let password = format!("bench password {run_id}");
     let (ours_tag, official_tag) = (format!("rs-{run_id}"), format!("py-{run_id}"));
@@ -541,7 +534,7 @@ fn sdk_bench(options: &Options, work: &Path) -> Result {
 }
 
 fn server_bench(options: &Options, work: &Path) -> Result {
-    let (server, url, secret) = start_server(options, work, "load")?;
+    let (server, url, secret) = start_server(&server_bin(options), work, "load")?;
     let (bare, bare_url) = start_listening(
         "bare",
         Command::new(release_binary("incountry-bench")).args(["bare", "--listen", "127.0.0.1:0"]),
@@ -706,15 +699,7 @@ pub(crate) fn soak(args: &[String]) -> Result {
     let debug_binary = |name: &str| root().join("target").join("debug").join(name);
     let work = root().join("target").join("soak");
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let options = Options {
-        server: false,
-        million: false,
-        seconds,
-        migrate_seed: "official".into(),
-        write_docs: false,
-        server_bin: Some(debug_binary("incountry")),
-    };
-    let (server, url, secret) = start_server(&options, &work, "soak")?;
+    let (server, url, secret) = start_server(&debug_binary("incountry"), &work, "soak")?;
     let password = format!("soak password {}", &random_hex()[..8]);
     let report = output_within(
         "soak",
@@ -768,15 +753,8 @@ pub(crate) fn api_fuzz() -> Result {
     run("build", cargo().args(["build", "-p", "incountry-cli"]))?;
     let work = root().join("target").join("api-fuzz");
     std::fs::create_dir_all(&work).map_err(|e| format!("cannot create {}: {e}", work.display()))?;
-    let options = Options {
-        server: false,
-        million: false,
-        seconds: API_FUZZ_SECONDS,
-        migrate_seed: "official".into(),
-        write_docs: false,
-        server_bin: Some(root().join("target").join("debug").join("incountry")),
-    };
-    let (server, url, secret) = start_server(&options, &work, "api-fuzz")?;
+    let server_bin = root().join("target").join("debug").join("incountry");
+    let (server, url, secret) = start_server(&server_bin, &work, "api-fuzz")?;
     let report = output_within(
         "schemathesis",
         Command::new(&python)

@@ -164,25 +164,38 @@ fn run_examples() -> Result {
         let mut child = command
             .spawn()
             .map_err(|e| format!("cannot run example {name}: {e}"))?;
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
-                break status;
-            }
-            if started.elapsed() > EXAMPLE_TIMEOUT {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!(
-                    "example {name} did not finish within {EXAMPLE_TIMEOUT:?}"
-                ));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        };
+        let status = wait_bounded(
+            &format!("example {name}"),
+            &mut child,
+            started,
+            EXAMPLE_TIMEOUT,
+        )?;
         eprintln!("<== example {name}: {status} in {:.1?}", started.elapsed());
         if !status.success() {
             return Err(format!("example {name} failed ({status})"));
         }
     }
     Ok(())
+}
+
+/// Waits for `child`, started at `started`; kills and reaps it once `timeout` has passed.
+fn wait_bounded(
+    step: &str,
+    child: &mut std::process::Child,
+    started: Instant,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus> {
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(status);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(format!("{step} did not finish within {timeout:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Creates (once) a venv under `target/` with the official Python SDK and returns its python.
