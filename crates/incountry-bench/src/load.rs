@@ -1,8 +1,10 @@
 //! `incountry-bench load`, `fill` and `find-latency`: raw wire requests against a server.
 //!
-//! Records inserted here are plain (no encryption): `record_key` `<prefix>-<i>`, `key1`
-//! `g<i / 10>` (so every `key1` value matches exactly ten records, whatever the table size),
-//! `key2` `bench`, `range_key1` `i` and a body of about 200 bytes.
+//! Records are sent as the SDK sends them (encoded by its [`RecordCodec`] with a fixed bench
+//! secret): the blind indexes of record key `<prefix>-<i>`, of `key1` `g<i / 10>` (so every
+//! `key1` value matches exactly ten records, whatever the table size) and of `key2` `bench`,
+//! `range_key1` `i`, and an encrypted body (`2:` and base64) of a plain body of about 200
+//! bytes. Keys and find bodies are encoded once up front, so the timed loops only send.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,9 @@ use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use hyper::Method;
 use serde_json::json;
+
+use incountry_crypto::{Crypto, Secret, SecretsData};
+use incountry_model::{FindFilter, RangeKey, Record, RecordCodec, SearchKey};
 
 use crate::BoxError;
 use crate::wire::{WireArgs, WireClient};
@@ -92,23 +97,43 @@ pub(crate) struct FindLatencyArgs {
     finds: u64,
 }
 
-fn record(prefix: &str, i: u64) -> serde_json::Value {
-    json!({
-        "record_key": format!("{prefix}-{i}"),
-        "key1": format!("g{}", i / GROUP),
-        "key2": "bench",
-        "range_key1": i,
-        "body": format!(
+/// The environment id the bench's records are encoded for (it salts the blind indexes).
+const CODEC_ENV: &str = "bench";
+
+/// The codec that encodes the bench's records as the SDK would.
+fn codec() -> Result<RecordCodec, BoxError> {
+    let secrets = SecretsData::new(1, vec![Secret::password(1, "incountry-bench-secret")])?;
+    Ok(RecordCodec::new(CODEC_ENV, Crypto::new(secrets)?))
+}
+
+/// Record `<prefix>-<i>` on the wire.
+fn record(codec: &RecordCodec, prefix: &str, i: u64) -> Result<serde_json::Value, BoxError> {
+    let plain = Record::new(format!("{prefix}-{i}"))
+        .with_body(format!(
             "{{\"name\":\"Jane Doe {i}\",\"email\":\"jane.doe.{i}@example.com\",\
              \"address\":\"1 Example Street, Springfield\",\"notes\":\"{}\"}}",
             "x".repeat(80)
-        ),
-    })
+        ))
+        .with_key(SearchKey::Key1, format!("g{}", i / GROUP))
+        .with_key(SearchKey::Key2, "bench")
+        .with_range_key(RangeKey::RangeKey1, i64::try_from(i)?);
+    Ok(serde_json::to_value(codec.encode(&plain)?)?)
+}
+
+/// The body of a find of the ten records whose `key1` is `g<group>`.
+fn find_body(codec: &RecordCodec, group: u64) -> Result<Bytes, BoxError> {
+    let filter = FindFilter::new()
+        .eq(SearchKey::Key1, format!("g{group}"))
+        .limit(100);
+    Ok(Bytes::from(serde_json::to_vec(
+        &codec.encode_find(&filter)?,
+    )?))
 }
 
 /// Inserts records `start..start + count` with batch writes, `in_flight` at a time.
 async fn insert(
     client: &WireClient,
+    codec: &Arc<RecordCodec>,
     prefix: &str,
     start: u64,
     count: u64,
@@ -120,6 +145,7 @@ async fn insert(
     let mut workers = Vec::new();
     for _ in 0..in_flight.max(1) {
         let (client, next, prefix) = (client.clone(), next.clone(), prefix.clone());
+        let codec = codec.clone();
         workers.push(tokio::spawn(async move {
             loop {
                 let batch = next.fetch_add(1, Ordering::Relaxed);
@@ -128,7 +154,9 @@ async fn insert(
                 }
                 let first = start + batch * BATCH;
                 let last = (first + BATCH).min(start + count);
-                let records: Vec<_> = (first..last).map(|i| record(&prefix, i)).collect();
+                let records = (first..last)
+                    .map(|i| record(&codec, &prefix, i))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let body = serde_json::to_vec(&json!({ "records": records }))?;
                 client
                     .send_ok(
@@ -150,20 +178,21 @@ async fn insert(
 pub(crate) async fn run(args: LoadArgs) -> Result<(), BoxError> {
     let most = args.concurrency.iter().copied().max().unwrap_or(1);
     let client = WireClient::connect(&args.wire, most).await?;
+    let codec = Arc::new(codec()?);
     let authenticated = args.wire.authenticates();
     if authenticated && args.op != Op::Write {
-        insert(&client, "load", 0, args.keyspace, 4).await?;
+        insert(&client, &codec, "load", 0, args.keyspace, 4).await?;
     }
     let keyspace = args.keyspace.max(GROUP);
+    let work = Arc::new(Work::new(&client, &codec, keyspace)?);
     let duration = Duration::from_secs(args.duration_secs.max(1));
     let warm_up = (duration / 5).min(Duration::from_secs(1));
     let counter = Arc::new(AtomicU64::new(0));
     for &concurrency in &args.concurrency {
         let concurrency = concurrency.max(1);
-        let _ = drive(&client, args.op, concurrency, warm_up, keyspace, &counter).await?;
+        let _ = drive(&work, args.op, concurrency, warm_up, &counter).await?;
         let started = Instant::now();
-        let (histogram, errors) =
-            drive(&client, args.op, concurrency, duration, keyspace, &counter).await?;
+        let (histogram, errors) = drive(&work, args.op, concurrency, duration, &counter).await?;
         let seconds = started.elapsed().as_secs_f64();
         let requests = histogram.len() + errors;
         let line = json!({
@@ -181,47 +210,77 @@ pub(crate) async fn run(args: LoadArgs) -> Result<(), BoxError> {
     Ok(())
 }
 
+/// What the timed loops send, encoded up front: the read path of every record in the
+/// keyspace and the find body of every `key1` group.
+struct Work {
+    client: WireClient,
+    codec: Arc<RecordCodec>,
+    read_paths: Vec<String>,
+    find_bodies: Vec<Bytes>,
+}
+
+impl Work {
+    fn new(client: &WireClient, codec: &Arc<RecordCodec>, keyspace: u64) -> Result<Self, BoxError> {
+        let read_paths = (0..keyspace)
+            .map(|i| {
+                let key = codec.hash_record_key(&format!("load-{i}"));
+                client.records_path(&format!("/{key}"))
+            })
+            .collect();
+        let find_bodies = (0..(keyspace / GROUP).max(1))
+            .map(|group| find_body(codec, group))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            client: client.clone(),
+            codec: codec.clone(),
+            read_paths,
+            find_bodies,
+        })
+    }
+}
+
 /// `concurrency` loops repeating `op` for `duration`; the latencies (µs) of the successful
 /// requests and the count of failed ones.
 async fn drive(
-    client: &WireClient,
+    work: &Arc<Work>,
     op: Op,
     concurrency: usize,
     duration: Duration,
-    keyspace: u64,
     counter: &Arc<AtomicU64>,
 ) -> Result<(Histogram<u64>, u64), BoxError> {
     let deadline = Instant::now() + duration;
     let mut loops = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
-        let (client, counter) = (client.clone(), counter.clone());
+        let (work, counter) = (work.clone(), counter.clone());
         loops.push(tokio::spawn(async move {
             let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
             let mut errors = 0u64;
             while Instant::now() < deadline {
                 let n = counter.fetch_add(1, Ordering::Relaxed);
+                let pick = |len: usize| usize::try_from(n % len.max(1) as u64).unwrap_or(0);
                 let (method, path, body) = match op {
                     Op::Read => (
                         Method::GET,
-                        client.records_path(&format!("/load-{}", n % keyspace)),
+                        work.read_paths[pick(work.read_paths.len())].clone(),
                         None,
                     ),
                     Op::Write => (
                         Method::POST,
-                        client.records_path(""),
-                        Some(Bytes::from(serde_json::to_vec(&record("write", n))?)),
+                        work.client.records_path(""),
+                        Some(Bytes::from(serde_json::to_vec(&record(
+                            &work.codec,
+                            "write",
+                            n,
+                        )?)?)),
                     ),
                     Op::Find => (
                         Method::POST,
-                        client.records_path("/find"),
-                        Some(Bytes::from(serde_json::to_vec(&json!({
-                            "filter": {"key1": format!("g{}", n % (keyspace / GROUP))},
-                            "options": {"limit": 100},
-                        }))?)),
+                        work.client.records_path("/find"),
+                        Some(work.find_bodies[pick(work.find_bodies.len())].clone()),
                     ),
                 };
                 let started = Instant::now();
-                match client.send(method, &path, body).await {
+                match work.client.send(method, &path, body).await {
                     Ok((status, _)) if status.is_success() => {
                         let micros =
                             u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
@@ -247,7 +306,16 @@ async fn drive(
 pub(crate) async fn fill(args: FillArgs) -> Result<(), BoxError> {
     let client = WireClient::connect(&args.wire, args.in_flight).await?;
     let started = Instant::now();
-    insert(&client, "fill", args.start, args.records, args.in_flight).await?;
+    let codec = Arc::new(codec()?);
+    insert(
+        &client,
+        &codec,
+        "fill",
+        args.start,
+        args.records,
+        args.in_flight,
+    )
+    .await?;
     let seconds = started.elapsed().as_secs_f64();
     println!(
         "{}",
@@ -264,6 +332,7 @@ pub(crate) async fn fill(args: FillArgs) -> Result<(), BoxError> {
 /// Times `--finds` equality finds of random `key1` values among the filled records.
 pub(crate) async fn find_latency(args: FindLatencyArgs) -> Result<(), BoxError> {
     let client = WireClient::connect(&args.wire, 1).await?;
+    let codec = codec()?;
     let groups = (args.records / GROUP).max(1);
     let mut random = XorShift::seeded();
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
@@ -271,14 +340,9 @@ pub(crate) async fn find_latency(args: FindLatencyArgs) -> Result<(), BoxError> 
     let warm_up = 10;
     for n in 0..args.finds + warm_up {
         let group = random.next() % groups;
-        let body = serde_json::to_vec(&json!({
-            "filter": {"key1": format!("g{group}")},
-            "options": {"limit": 100},
-        }))?;
+        let body = find_body(&codec, group)?;
         let started = Instant::now();
-        let answer = client
-            .send_ok(Method::POST, &path, Some(Bytes::from(body)))
-            .await?;
+        let answer = client.send_ok(Method::POST, &path, Some(body)).await?;
         let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
         let found: serde_json::Value = serde_json::from_slice(&answer)?;
         let count = found

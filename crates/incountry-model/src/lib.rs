@@ -66,6 +66,6 @@ pub use record::Record;
 pub use sort::{Sort, SortField, SortOrder};
 pub use wire::{
     AttachmentMeta, AttachmentMetaUpdate, BatchDeleteRequest, BatchWriteRequest,
-    BatchWriteResponse, FindMeta, FindOptions, FindRequest, FindResponse, ServerRecord,
-    WIRE_RECORD_FIELDS, WireRecord,
+    BatchWriteResponse, FindMeta, FindOptions, FindRequest, FindResponse, RANGE_KEYS, ServerRecord,
+    TEXT_MEMBERS, WIRE_RECORD_FIELDS, WireRecord,
 };

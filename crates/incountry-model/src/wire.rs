@@ -162,6 +162,13 @@ pub struct WireRecord {
     pub attachments: Option<Vec<AttachmentMeta>>,
 }
 
+/// How many text members a [`WireRecord`] has from `body` to `key20`
+/// ([`WireRecord::text_members`]).
+pub const TEXT_MEMBERS: usize = 29;
+
+/// How many range keys a [`WireRecord`] has ([`WireRecord::range_keys`]).
+pub const RANGE_KEYS: usize = 10;
+
 /// Every member of a [`WireRecord`], in the order a [`ServerRecord`] writes them.
 pub const WIRE_RECORD_FIELDS: [&str; 46] = [
     "record_key",
@@ -224,6 +231,108 @@ impl WireRecord {
         Ok(())
     }
 
+    /// The text members from `body` to `key20`, in wire order ([`WIRE_RECORD_FIELDS`]`[1..30]`).
+    pub fn text_members(&self) -> [&Option<String>; TEXT_MEMBERS] {
+        [
+            &self.body,
+            &self.precommit_body,
+            &self.profile_key,
+            &self.parent_key,
+            &self.service_key1,
+            &self.service_key2,
+            &self.service_key3,
+            &self.service_key4,
+            &self.service_key5,
+            &self.key1,
+            &self.key2,
+            &self.key3,
+            &self.key4,
+            &self.key5,
+            &self.key6,
+            &self.key7,
+            &self.key8,
+            &self.key9,
+            &self.key10,
+            &self.key11,
+            &self.key12,
+            &self.key13,
+            &self.key14,
+            &self.key15,
+            &self.key16,
+            &self.key17,
+            &self.key18,
+            &self.key19,
+            &self.key20,
+        ]
+    }
+
+    /// The text members from `body` to `key20`, in wire order, to fill in.
+    pub fn text_members_mut(&mut self) -> [&mut Option<String>; TEXT_MEMBERS] {
+        [
+            &mut self.body,
+            &mut self.precommit_body,
+            &mut self.profile_key,
+            &mut self.parent_key,
+            &mut self.service_key1,
+            &mut self.service_key2,
+            &mut self.service_key3,
+            &mut self.service_key4,
+            &mut self.service_key5,
+            &mut self.key1,
+            &mut self.key2,
+            &mut self.key3,
+            &mut self.key4,
+            &mut self.key5,
+            &mut self.key6,
+            &mut self.key7,
+            &mut self.key8,
+            &mut self.key9,
+            &mut self.key10,
+            &mut self.key11,
+            &mut self.key12,
+            &mut self.key13,
+            &mut self.key14,
+            &mut self.key15,
+            &mut self.key16,
+            &mut self.key17,
+            &mut self.key18,
+            &mut self.key19,
+            &mut self.key20,
+        ]
+    }
+
+    /// `range_key1` to `range_key10`, in order.
+    pub fn range_keys(&self) -> [&Option<i64>; RANGE_KEYS] {
+        [
+            &self.range_key1,
+            &self.range_key2,
+            &self.range_key3,
+            &self.range_key4,
+            &self.range_key5,
+            &self.range_key6,
+            &self.range_key7,
+            &self.range_key8,
+            &self.range_key9,
+            &self.range_key10,
+        ]
+    }
+
+    /// `range_key1` to `range_key10`, in order, to fill in.
+    pub fn range_keys_mut(&mut self) -> [&mut Option<i64>; RANGE_KEYS] {
+        [
+            &mut self.range_key1,
+            &mut self.range_key2,
+            &mut self.range_key3,
+            &mut self.range_key4,
+            &mut self.range_key5,
+            &mut self.range_key6,
+            &mut self.range_key7,
+            &mut self.range_key8,
+            &mut self.range_key9,
+            &mut self.range_key10,
+        ]
+    }
+
     /// The record as a JSON object (absent members omitted).
     pub fn to_json_map(&self) -> Map<String, Value> {
         match serde_json::to_value(self) {
@@ -255,12 +364,24 @@ impl From<WireRecord> for ServerRecord {
 
 impl Serialize for ServerRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut present = self.0.to_json_map();
-        let mut full = Map::with_capacity(WIRE_RECORD_FIELDS.len());
-        for name in WIRE_RECORD_FIELDS {
-            full.insert(name.into(), present.remove(name).unwrap_or(Value::Null));
+        use serde::ser::SerializeStruct as _;
+        let record = &self.0;
+        let mut out = serializer.serialize_struct("ServerRecord", WIRE_RECORD_FIELDS.len())?;
+        out.serialize_field(WIRE_RECORD_FIELDS[0], &record.record_key)?;
+        let (texts, rest) = WIRE_RECORD_FIELDS[1..].split_at(TEXT_MEMBERS);
+        for (name, value) in texts.iter().zip(record.text_members()) {
+            out.serialize_field(name, value)?;
         }
-        full.serialize(serializer)
+        for (name, value) in rest.iter().zip(record.range_keys()) {
+            out.serialize_field(name, value)?;
+        }
+        out.serialize_field("expires_at", &record.expires_at)?;
+        out.serialize_field("version", &record.version)?;
+        out.serialize_field("is_encrypted", &record.is_encrypted)?;
+        out.serialize_field("created_at", &record.created_at)?;
+        out.serialize_field("updated_at", &record.updated_at)?;
+        out.serialize_field("attachments", &record.attachments)?;
+        out.end()
     }
 }
 

@@ -116,6 +116,38 @@ fn recorded_requests_and_responses_fit_the_wire_types() {
 }
 
 #[test]
+fn a_server_record_writes_every_present_member_as_the_record_does() {
+    let mut wire = WireRecord::default();
+    wire.record_key = Some("hash".into());
+    for (i, member) in wire.text_members_mut().into_iter().enumerate() {
+        *member = Some(format!("text-{i}"));
+    }
+    for (i, key) in wire.range_keys_mut().into_iter().enumerate() {
+        *key = Some(i64::try_from(i).unwrap() - 3);
+    }
+    wire.expires_at = Some("2030-01-01T00:00:00.000+00:00".into());
+    wire.version = Some(7);
+    wire.is_encrypted = Some(true);
+    wire.created_at = Some("2026-01-01T00:00:00.000+00:00".into());
+    wire.updated_at = Some("2026-01-02T00:00:00.000+00:00".into());
+    wire.attachments = Some(Vec::new());
+    let server = serde_json::to_value(ServerRecord(wire.clone())).unwrap();
+    let sent = serde_json::to_value(&wire).unwrap();
+    // Every member is present when sent, so both shapes are the same object.
+    assert_eq!(server, sent);
+    assert_eq!(
+        server.as_object().unwrap().keys().collect::<Vec<_>>(),
+        WIRE_RECORD_FIELDS
+    );
+    // The accessors follow the wire order.
+    assert_eq!(server["body"], "text-0");
+    assert_eq!(server["key1"], "text-9");
+    assert_eq!(server["key20"], "text-28");
+    assert_eq!(server["range_key1"], -3);
+    assert_eq!(server["range_key10"], 6);
+}
+
+#[test]
 fn a_server_record_writes_every_member_null_when_absent() {
     let mut wire = WireRecord::default();
     wire.record_key = Some("hash".into());

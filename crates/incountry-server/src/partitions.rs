@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use incountry_model::Country;
 use sqlx::postgres::{PgPool, PgPoolOptions};
@@ -60,11 +60,16 @@ enum Backend {
 }
 
 /// Opens each country's partition on first use and keeps it.
+///
+/// Every request looks its partition up, so the open ones sit behind a read-write lock that
+/// readers share without waiting; opening one (an async migration) is serialised by a
+/// separate async mutex.
 #[derive(Debug)]
 pub(crate) struct Partitions {
     backend: Backend,
     files_root: PathBuf,
-    open: Mutex<HashMap<Country, Arc<Partition>>>,
+    open: RwLock<HashMap<Country, Arc<Partition>>>,
+    opening: Mutex<()>,
     _temp: Option<tempfile::TempDir>,
 }
 
@@ -98,16 +103,21 @@ impl Partitions {
         Ok(Self {
             backend,
             files_root,
-            open: Mutex::new(HashMap::new()),
+            open: RwLock::new(HashMap::new()),
+            opening: Mutex::new(()),
             _temp: temp,
         })
     }
 
     /// The partition of `country`, opened (and migrated) on first use.
     pub(crate) async fn get(&self, country: Country) -> Result<Arc<Partition>, ServerError> {
-        let mut open = self.open.lock().await;
-        if let Some(partition) = open.get(&country) {
-            return Ok(partition.clone());
+        if let Some(partition) = self.opened_one(country) {
+            return Ok(partition);
+        }
+        let _opening = self.opening.lock().await;
+        // Another request may have opened it while this one waited.
+        if let Some(partition) = self.opened_one(country) {
+            return Ok(partition);
         }
         let dir = self.files_root.join(country.as_str());
         let files = dir.join("files");
@@ -126,8 +136,19 @@ impl Partitions {
             files: FileDir { dir: files },
         });
         tracing::info!(country = %country, "opened the country's store");
-        open.insert(country, partition.clone());
+        self.open
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(country, partition.clone());
         Ok(partition)
+    }
+
+    fn opened_one(&self, country: Country) -> Option<Arc<Partition>> {
+        self.open
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&country)
+            .cloned()
     }
 
     /// The directory holding one subdirectory per country.
@@ -137,6 +158,11 @@ impl Partitions {
 
     /// Every partition opened so far.
     pub(crate) async fn opened(&self) -> Vec<Arc<Partition>> {
-        self.open.lock().await.values().cloned().collect()
+        self.open
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
     }
 }

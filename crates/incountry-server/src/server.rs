@@ -133,6 +133,13 @@ impl Server {
         let local_addr = listener.local_addr()?;
         let (stop, stopped) = oneshot::channel::<()>();
         let app = self.router();
+        // Responses go out in one write; without TCP_NODELAY a small one that follows another
+        // on a keep-alive connection can wait for the client's delayed ACK.
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         let serve = tokio::spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move {

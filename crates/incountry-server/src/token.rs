@@ -1,6 +1,9 @@
 //! Bearer tokens: `ict1.<payload>.<mac>`, the payload a base64url JSON object
 //! `{"env", "aud", "cid", "exp"}` and the mac HMAC-SHA256 over `ict1.<payload>`.
 
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -9,6 +12,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 const PREFIX: &str = "ict1.";
+
+/// How many verified tokens [`TokenSigner::verify_cached`] remembers (then it starts over).
+const VERIFIED_CAPACITY: usize = 4096;
 
 /// What a token grants.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +27,30 @@ pub(crate) struct Claims {
     pub(crate) cid: String,
     /// Expiry, Unix seconds.
     pub(crate) exp: i64,
+}
+
+/// The claims of a token that verified, shared by the requests that present it.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct Verified {
+    /// The environment id.
+    pub(crate) env: Arc<str>,
+    /// The client it was issued to.
+    pub(crate) cid: Arc<str>,
+    /// The audience asked for.
+    pub(crate) aud: String,
+    /// Expiry, Unix seconds.
+    pub(crate) exp: i64,
+}
+
+impl From<Claims> for Verified {
+    fn from(claims: Claims) -> Self {
+        Self {
+            env: Arc::from(claims.env),
+            cid: Arc::from(claims.cid),
+            aud: claims.aud,
+            exp: claims.exp,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,7 +71,13 @@ impl TokenError {
 }
 
 pub(crate) struct TokenSigner {
-    key: Vec<u8>,
+    /// HMAC-SHA256 keyed once; each token clones it (the key schedule is half the work of
+    /// verifying a short token).
+    keyed: Hmac<Sha256>,
+    /// Tokens that verified, by their exact text: a client presents the same token on every
+    /// request until it expires, so most requests skip the MAC, base64 and JSON work. Only
+    /// verified tokens get in; expiry is checked on every use.
+    verified: RwLock<HashMap<Box<str>, Arc<Verified>>>,
 }
 
 impl std::fmt::Debug for TokenSigner {
@@ -52,13 +88,17 @@ impl std::fmt::Debug for TokenSigner {
 
 impl TokenSigner {
     pub(crate) fn new(key: Vec<u8>) -> Self {
-        Self { key }
+        // HMAC takes keys of any length.
+        let keyed = Hmac::<Sha256>::new_from_slice(&key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        Self {
+            keyed,
+            verified: RwLock::new(HashMap::new()),
+        }
     }
 
     fn mac(&self) -> Hmac<Sha256> {
-        // HMAC takes keys of any length.
-        Hmac::<Sha256>::new_from_slice(&self.key)
-            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
+        self.keyed.clone()
     }
 
     pub(crate) fn issue(&self, claims: &Claims) -> String {
@@ -90,6 +130,37 @@ impl TokenSigner {
         }
         Ok(claims)
     }
+
+    /// [`verify`](Self::verify), remembering tokens that verified.
+    pub(crate) fn verify_cached(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Verified>, TokenError> {
+        let known = self
+            .verified
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(token)
+            .cloned();
+        if let Some(verified) = known {
+            if verified.exp <= now.timestamp() {
+                return Err(TokenError::Expired);
+            }
+            return Ok(verified);
+        }
+        let verified = Arc::new(Verified::from(self.verify(token, now)?));
+        let mut cache = self
+            .verified
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= VERIFIED_CAPACITY {
+            // Mostly expired tokens by then; the live ones verify again once.
+            cache.clear();
+        }
+        cache.insert(Box::from(token), verified.clone());
+        Ok(verified)
+    }
 }
 
 #[cfg(test)]
@@ -113,6 +184,55 @@ mod tests {
         assert_eq!(signer.verify(&token, now), Ok(claims(now.timestamp() + 10)));
         let later = now + chrono::Duration::seconds(11);
         assert_eq!(signer.verify(&token, later), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn a_remembered_token_still_expires_and_forgeries_are_never_remembered() {
+        let signer = TokenSigner::new(b"key".to_vec());
+        let now = Utc::now();
+        let token = signer.issue(&claims(now.timestamp() + 10));
+        let first = signer.verify_cached(&token, now).unwrap();
+        assert_eq!(*first, Verified::from(claims(now.timestamp() + 10)));
+        // The second use is served from memory: the same shared claims.
+        let again = signer.verify_cached(&token, now).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let later = now + chrono::Duration::seconds(11);
+        assert_eq!(
+            signer.verify_cached(&token, later),
+            Err(TokenError::Expired)
+        );
+        // A token signed with another key is refused every time and never cached.
+        let other = TokenSigner::new(b"other".to_vec()).issue(&claims(now.timestamp() + 10));
+        for _ in 0..2 {
+            assert_eq!(
+                signer.verify_cached(&other, now),
+                Err(TokenError::BadSignature)
+            );
+        }
+        assert_eq!(
+            signer
+                .verified
+                .read()
+                .unwrap()
+                .keys()
+                .map(|k| &**k)
+                .collect::<Vec<_>>(),
+            vec![token.as_str()]
+        );
+    }
+
+    #[test]
+    fn the_cache_of_verified_tokens_is_bounded() {
+        let signer = TokenSigner::new(b"key".to_vec());
+        let now = Utc::now();
+        for i in 0..VERIFIED_CAPACITY + 10 {
+            let token = signer.issue(&Claims {
+                cid: format!("client-{i}"),
+                ..claims(now.timestamp() + 10)
+            });
+            signer.verify_cached(&token, now).unwrap();
+            assert!(signer.verified.read().unwrap().len() <= VERIFIED_CAPACITY);
+        }
     }
 
     #[test]

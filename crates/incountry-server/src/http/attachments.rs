@@ -234,7 +234,7 @@ async fn receive(app: &AppState, partition: &Partition, req: Request) -> Result<
 
 async fn store_upload(
     app: Arc<AppState>,
-    env: String,
+    env: &str,
     cc: String,
     rk: String,
     headers: HeaderMap,
@@ -242,12 +242,12 @@ async fn store_upload(
     replace: bool,
 ) -> Result<Response, ApiError> {
     let partition = app.partition(&cc).await?;
-    require_record(&partition, &env, &rk).await?;
+    require_record(&partition, env, &rk).await?;
     let mut upload = receive(&app, &partition, req).await?;
     let existing = if replace {
         partition
             .store
-            .attachment_by_filename(&env, &rk, &upload.filename)
+            .attachment_by_filename(env, &rk, &upload.filename)
             .await?
     } else {
         None
@@ -275,7 +275,7 @@ async fn store_upload(
         now,
         now,
     );
-    let stored = match partition.store.put_attachment(&env, &attachment, now).await {
+    let stored = match partition.store.put_attachment(env, &attachment, now).await {
         Ok(stored) => stored,
         Err(e) => {
             let _ = tokio::fs::remove_file(&target).await;
@@ -321,7 +321,7 @@ pub(super) async fn add(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
-    store_upload(app, env, cc, rk, headers, req, false).await
+    store_upload(app, &env, cc, rk, headers, req, false).await
 }
 
 #[utoipa::path(
@@ -351,7 +351,7 @@ pub(super) async fn upsert(
     headers: HeaderMap,
     req: Request,
 ) -> Result<Response, ApiError> {
-    store_upload(app, env, cc, rk, headers, req, true).await
+    store_upload(app, &env, cc, rk, headers, req, true).await
 }
 
 /// The attachment in a path; 404 when the id is not a UUID or not on this record.

@@ -46,7 +46,7 @@ pub(crate) struct AppState {
 
 /// The environment a request was authenticated for.
 #[derive(Debug, Clone)]
-pub(crate) struct Env(pub(crate) String);
+pub(crate) struct Env(pub(crate) Arc<str>);
 
 /// The routes with their OpenAPI operations: the storage routes behind authentication (and
 /// the audit trail), the service routes open.
@@ -173,8 +173,8 @@ async fn log_request(req: Request, next: Next) -> Response {
 /// Who made an authenticated storage request: put on the response for the audit trail.
 #[derive(Debug, Clone)]
 pub(crate) struct Principal {
-    client_id: String,
-    environment_id: String,
+    client_id: Arc<str>,
+    environment_id: Arc<str>,
 }
 
 /// What a handler tells the audit trail about its request, on the response: the record
@@ -233,9 +233,9 @@ async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Re
     let entry = AuditEntry {
         time: Utc::now(),
         client_id: principal
-            .map(|p| p.client_id.clone())
+            .map(|p| p.client_id.to_string())
             .filter(|id| !id.is_empty()),
-        environment_id: principal.map(|p| p.environment_id.clone()),
+        environment_id: principal.map(|p| p.environment_id.to_string()),
         operation,
         record_key: detail.record_key.or(rk),
         record_keys: detail.record_keys,
@@ -261,7 +261,7 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
         return ApiError::unauthorized("an Authorization: Bearer token is required")
             .into_response();
     };
-    let claims = match app.signer.verify(token, Utc::now()) {
+    let claims = match app.signer.verify_cached(token, Utc::now()) {
         Ok(claims) => claims,
         Err(e) => return ApiError::unauthorized(e.describe()).into_response(),
     };
@@ -274,7 +274,7 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
         environment_id: claims.env.clone(),
     };
     let env = req.headers().get("x-env-id").and_then(|v| v.to_str().ok());
-    if env != Some(claims.env.as_str()) {
+    if env != Some(&*claims.env) {
         let mut response =
             ApiError::forbidden("x-env-id must be the environment the token was issued for")
                 .into_response();
@@ -298,7 +298,7 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
             return response;
         }
     }
-    req.extensions_mut().insert(Env(claims.env));
+    req.extensions_mut().insert(Env(claims.env.clone()));
     let mut response = next.run(req).await;
     response.extensions_mut().insert(principal);
     response
@@ -404,6 +404,43 @@ pub(crate) fn attachment_meta(base: &str, cc: &str, a: &StoredAttachment) -> Att
         a.updated_at,
         link,
     )
+}
+
+/// A `200 OK` JSON response of `value`, written into a buffer of `capacity` bytes up front
+/// (axum's `Json` starts small and grows, copying, for bodies of a kilobyte or more).
+pub(crate) fn json_response<T: serde::Serialize>(value: &T, capacity: usize) -> Response {
+    let mut body = Vec::with_capacity(capacity);
+    match serde_json::to_writer(&mut body, value) {
+        Ok(()) => (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a response");
+            ApiError::internal().into_response()
+        }
+    }
+}
+
+/// About how many bytes `record` takes as JSON: its texts and the member names around them.
+pub(crate) fn json_size_hint(record: &ServerRecord) -> usize {
+    let texts: usize = record
+        .0
+        .text_members()
+        .iter()
+        .flat_map(|t| t.as_deref())
+        .map(str::len)
+        .sum();
+    let attachments = record
+        .0
+        .attachments
+        .as_ref()
+        .map_or(0, |list| list.len() * 512);
+    1024 + texts + attachments
 }
 
 pub(crate) fn server_record(base: &str, cc: &str, stored: StoredRecord) -> ServerRecord {

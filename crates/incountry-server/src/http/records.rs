@@ -14,7 +14,10 @@ use incountry_model::{
 };
 use serde_json::{Value, json};
 
-use super::{AppState, AuditDetail, Env, only_members, openapi, read_json, server_record};
+use super::{
+    AppState, AuditDetail, Env, json_response, json_size_hint, only_members, openapi, read_json,
+    server_record,
+};
 use crate::error::ApiError;
 use crate::partitions::Partition;
 
@@ -197,7 +200,8 @@ pub(super) async fn read(
         .await?
         .ok_or(ApiError::not_found("record"))?;
     let base = app.base_url(&headers);
-    Ok(Json(server_record(&base, &cc.to_ascii_lowercase(), stored)).into_response())
+    let record = server_record(&base, &cc.to_ascii_lowercase(), stored);
+    Ok(json_response(&record, json_size_hint(&record)))
 }
 
 #[utoipa::path(

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -14,7 +15,7 @@ use incountry_model::{
     Condition, DateField, Field, FilterValue, FindFilter, IntField, Lower, NotValue, Operators,
     SortField, SortOrder, Upper, WireRecord, parse_date,
 };
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sqlx::Row;
 use sqlx::postgres::{PgPool, Postgres};
 use sqlx::sqlite::{
@@ -25,6 +26,10 @@ use sqlx::sqlite::{
 use incountry_model::WIRE_RECORD_FIELDS;
 
 use super::{FindPage, Store, StoreError, StoredAttachment, StoredRecord};
+
+mod point_read;
+
+use point_read::PointReader;
 
 /// Text members of a record (`body` to `key20` in the shared wire order), each a column of
 /// the same name.
@@ -145,8 +150,7 @@ fn millis_now(now: DateTime<Utc>) -> i64 {
 fn format_millis(us: i64) -> String {
     DateTime::<Utc>::from_timestamp_micros(us)
         .unwrap_or_default()
-        .format("%Y-%m-%dT%H:%M:%S%.3f+00:00")
-        .to_string()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
 fn from_micros(us: i64) -> DateTime<Utc> {
@@ -310,6 +314,87 @@ fn record_select_columns() -> String {
         "updated_at_us",
     ]);
     columns.join(", ")
+}
+
+/// Positional access to the columns of a result row, whichever driver read it.
+trait Columns {
+    /// The text in column `index` (0-based), `None` for NULL.
+    fn text(&self, index: usize) -> Result<Option<String>, StoreError>;
+    /// The integer in column `index` (0-based), `None` for NULL.
+    fn int(&self, index: usize) -> Result<Option<i64>, StoreError>;
+
+    /// The text in column `index`, which the schema declares `NOT NULL`.
+    fn required_text(&self, index: usize, name: &str) -> Result<String, StoreError> {
+        self.text(index)?
+            .ok_or_else(|| StoreError::invalid(name.to_owned(), "is NULL in the database"))
+    }
+
+    /// The integer in column `index`, which the schema declares `NOT NULL`.
+    fn required_int(&self, index: usize, name: &str) -> Result<i64, StoreError> {
+        self.int(index)?
+            .ok_or_else(|| StoreError::invalid(name.to_owned(), "is NULL in the database"))
+    }
+}
+
+macro_rules! sqlx_columns {
+    ($($row:ty),*) => {$(
+        impl Columns for $row {
+            fn text(&self, index: usize) -> Result<Option<String>, StoreError> {
+                Ok(self.try_get::<Option<String>, _>(index)?)
+            }
+
+            fn int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+                Ok(self.try_get::<Option<i64>, _>(index)?)
+            }
+        }
+    )*};
+}
+
+sqlx_columns!(sqlx::sqlite::SqliteRow, sqlx::postgres::PgRow);
+
+/// How many columns [`record_select_columns`] lists.
+const RECORD_COLUMN_COUNT: usize = 1 + TEXT_COLUMNS.len() + INT_COLUMNS.len() + 4;
+
+/// The record in the columns of [`record_select_columns`], which start the row.
+fn record_from_columns(row: &impl Columns) -> Result<WireRecord, StoreError> {
+    let mut record = WireRecord::default();
+    record.record_key = Some(row.required_text(0, "record_key")?);
+    let mut index = 1;
+    for member in record.text_members_mut() {
+        *member = row.text(index)?;
+        index += 1;
+    }
+    for key in record.range_keys_mut() {
+        *key = row.int(index)?;
+        index += 1;
+    }
+    record.version = row
+        .int(index)?
+        .map(u32::try_from)
+        .transpose()
+        .map_err(|_| StoreError::invalid("version", "is out of range in the database"))?;
+    record.expires_at = row.text(index + 1)?;
+    record.is_encrypted = row.int(index + 2)?.map(|v| v != 0);
+    record.created_at = Some(format_millis(row.required_int(index + 3, "created_at_us")?));
+    record.updated_at = Some(format_millis(row.required_int(index + 4, "updated_at_us")?));
+    Ok(record)
+}
+
+/// The attachment in the columns of [`ATTACHMENT_COLUMNS`], starting at column `first`.
+fn attachment_from_columns(
+    row: &impl Columns,
+    first: usize,
+) -> Result<StoredAttachment, StoreError> {
+    Ok(StoredAttachment::new(
+        row.required_text(first, "file_id")?,
+        row.required_text(first + 1, "record_key")?,
+        row.required_text(first + 2, "filename")?,
+        row.required_text(first + 3, "hash")?,
+        row.required_text(first + 4, "mime_type")?,
+        u64::try_from(row.required_int(first + 5, "size")?).unwrap_or_default(),
+        from_micros(row.required_int(first + 6, "created_at_us")?),
+        from_micros(row.required_int(first + 7, "updated_at_us")?),
+    ))
 }
 
 /// A record checked and taken apart into columns.
@@ -513,9 +598,14 @@ fn group_attachments(list: Vec<StoredAttachment>) -> HashMap<String, Vec<StoredA
 /// A record store in SQLite: one database (file or memory) per country.
 ///
 /// Files use WAL mode with `synchronous=FULL`, so an acknowledged write survives a crash.
+/// Reads of one record by key run on the calling thread through read-only connections of
+/// their own (see the `point_read` module); every other statement goes through sqlx.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Reads by record key of a file database; `None` in memory (a second connection to
+    /// `:memory:` would open another, empty database).
+    point_reader: Option<Arc<PointReader>>,
 }
 
 impl SqliteStore {
@@ -529,10 +619,17 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
+            // A local file needs no liveness check (a ping is a round trip to the
+            // connection's worker thread before every statement).
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let mut store = Self {
+            pool,
+            point_reader: None,
+        };
         store.migrate().await?;
+        store.point_reader = Some(Arc::new(PointReader::new(path)));
         Ok(store)
     }
 
@@ -546,13 +643,34 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(options)
             .await?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            point_reader: None,
+        };
         store.migrate().await?;
         Ok(store)
     }
 
     fn tables(&self) -> (&'static str, &'static str) {
         ("records", "attachments")
+    }
+
+    /// The record read on this thread by the point reader, or `None` when there is none or
+    /// it could not answer (the caller then reads through the pool).
+    fn point_read(
+        &self,
+        env: &str,
+        record_key: &str,
+        now: DateTime<Utc>,
+    ) -> Option<Option<StoredRecord>> {
+        let reader = self.point_reader.as_ref()?;
+        match reader.get(env, record_key, now) {
+            Ok(found) => Some(found),
+            Err(e) => {
+                tracing::debug!(error = %e, "point read not answered; reading through the pool");
+                None
+            }
+        }
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, sqlx::Error> {
@@ -608,6 +726,12 @@ impl PostgresStore {
         (&self.records, &self.attachments)
     }
 
+    /// PostgreSQL reads always go through the pool (its client does not hand statements
+    /// between threads).
+    fn point_read(&self, _: &str, _: &str, _: DateTime<Utc>) -> Option<Option<StoredRecord>> {
+        None
+    }
+
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
         self.pool.begin().await
     }
@@ -619,7 +743,6 @@ macro_rules! sql_store {
             use super::*;
 
             type Db = $db;
-            type DbRow = <Db as sqlx::Database>::Row;
 
             fn query(sql: &Sql) -> sqlx::query::Query<'_, Db, <Db as sqlx::Database>::Arguments<'_>> {
                 let mut q = sqlx::query(&sql.text);
@@ -630,53 +753,6 @@ macro_rules! sql_store {
                     };
                 }
                 q
-            }
-
-            fn read_record(row: &DbRow) -> Result<WireRecord, StoreError> {
-                let mut map = Map::new();
-                map.insert(
-                    "record_key".into(),
-                    Value::from(row.try_get::<String, _>("record_key")?),
-                );
-                for &name in TEXT_COLUMNS {
-                    if let Some(v) = row.try_get::<Option<String>, _>(name)? {
-                        map.insert(name.into(), Value::from(v));
-                    }
-                }
-                for name in INT_COLUMNS {
-                    if let Some(v) = row.try_get::<Option<i64>, _>(name)? {
-                        map.insert(name.into(), Value::from(v));
-                    }
-                }
-                if let Some(v) = row.try_get::<Option<String>, _>("expires_at")? {
-                    map.insert("expires_at".into(), Value::from(v));
-                }
-                if let Some(v) = row.try_get::<Option<i64>, _>("is_encrypted")? {
-                    map.insert("is_encrypted".into(), Value::from(v != 0));
-                }
-                map.insert(
-                    "created_at".into(),
-                    Value::from(format_millis(row.try_get::<i64, _>("created_at_us")?)),
-                );
-                map.insert(
-                    "updated_at".into(),
-                    Value::from(format_millis(row.try_get::<i64, _>("updated_at_us")?)),
-                );
-                WireRecord::from_json_map(map)
-                    .map_err(|e| StoreError::invalid("stored record", e.to_string()))
-            }
-
-            fn read_attachment(row: &DbRow) -> Result<StoredAttachment, StoreError> {
-                Ok(StoredAttachment::new(
-                    row.try_get::<String, _>("file_id")?,
-                    row.try_get::<String, _>("record_key")?,
-                    row.try_get::<String, _>("filename")?,
-                    row.try_get::<String, _>("hash")?,
-                    row.try_get::<String, _>("mime_type")?,
-                    u64::try_from(row.try_get::<i64, _>("size")?).unwrap_or_default(),
-                    from_micros(row.try_get::<i64, _>("created_at_us")?),
-                    from_micros(row.try_get::<i64, _>("updated_at_us")?),
-                ))
             }
 
             impl $store {
@@ -697,7 +773,7 @@ macro_rules! sql_store {
                         sql.list(chunk.iter().map(|k| Param::Text(Some(k.clone()))));
                         sql.push(" ORDER BY created_at_us, file_id");
                         for row in query(&sql).fetch_all(&self.pool).await? {
-                            all.push(read_attachment(&row)?);
+                            all.push(attachment_from_columns(&row, 0)?);
                         }
                     }
                     Ok(group_attachments(all))
@@ -727,7 +803,7 @@ macro_rules! sql_store {
                 query(&sql)
                     .fetch_optional(&store.pool)
                     .await?
-                    .map(|row| read_attachment(&row))
+                    .map(|row| attachment_from_columns(&row, 0))
                     .transpose()
             }
 
@@ -847,6 +923,9 @@ macro_rules! sql_store {
                     record_key: &str,
                     now: DateTime<Utc>,
                 ) -> Result<Option<StoredRecord>, StoreError> {
+                    if let Some(found) = self.point_read(env, record_key, now) {
+                        return Ok(found);
+                    }
                     let (records, _) = self.tables();
                     let mut sql = Sql::new($dialect);
                     sql.push(&format!(
@@ -862,7 +941,7 @@ macro_rules! sql_store {
                     let Some(row) = query(&sql).fetch_optional(&self.pool).await? else {
                         return Ok(None);
                     };
-                    let record = read_record(&row)?;
+                    let record = record_from_columns(&row)?;
                     let mut attachments = self.attachments_of(env, &[record_key.to_owned()]).await?;
                     Ok(Some(StoredRecord {
                         record,
@@ -963,7 +1042,7 @@ macro_rules! sql_store {
                     sql.int(i64::try_from(filter.page_offset()).unwrap_or(i64::MAX));
                     let mut page = Vec::new();
                     for row in query(&sql).fetch_all(&self.pool).await? {
-                        page.push(read_record(&row)?);
+                        page.push(record_from_columns(&row)?);
                     }
                     let keys: Vec<String> = page
                         .iter()
@@ -1045,7 +1124,7 @@ macro_rules! sql_store {
                             tx.rollback().await?;
                             return Err(StoreError::NotFound("record"));
                         };
-                        let stored = read_attachment(&row)?;
+                        let stored = attachment_from_columns(&row, 0)?;
                         tx.commit().await?;
                         Ok(stored)
                     })
@@ -1079,7 +1158,7 @@ macro_rules! sql_store {
                     query(&sql)
                         .fetch_optional(&self.pool)
                         .await?
-                        .map(|row| read_attachment(&row))
+                        .map(|row| attachment_from_columns(&row, 0))
                         .transpose()
                 }
 
@@ -1221,5 +1300,12 @@ mod column_tests {
         assert_eq!(TEXT_COLUMNS.last(), Some(&"key20"));
         let keys: Vec<String> = (1..=20).map(|i| format!("key{i}")).collect();
         assert_eq!(SEARCH_KEY_COLUMNS, keys);
+        // Rows are read by position: the record's accessors follow the same order.
+        assert_eq!(TEXT_COLUMNS.len(), incountry_model::TEXT_MEMBERS);
+        assert_eq!(INT_COLUMNS.len(), incountry_model::RANGE_KEYS + 1);
+        assert_eq!(
+            record_select_columns().split(", ").count(),
+            RECORD_COLUMN_COUNT
+        );
     }
 }
