@@ -8,7 +8,7 @@
 //!
 //! Requests hand their entries to a writer thread through a bounded channel, so file I/O never
 //! runs on the async runtime; the writer writes whatever is queued, flushes, and then rests
-//! for [`WRITE_INTERVAL`] before it waits again, so under load it wakes about a hundred times
+//! for 10 ms before it waits again, so under load it wakes about a hundred times
 //! a second instead of once per request (each wake-up is a context switch on both sides). An
 //! entry reaches the file at most about that long after its request was answered, and at
 //! once on [`Server::flush_audit`](crate::Server::flush_audit) (which a graceful shutdown
