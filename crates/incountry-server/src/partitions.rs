@@ -157,7 +157,7 @@ impl Partitions {
     }
 
     /// Every partition opened so far.
-    pub(crate) async fn opened(&self) -> Vec<Arc<Partition>> {
+    pub(crate) fn opened(&self) -> Vec<Arc<Partition>> {
         self.open
             .read()
             .unwrap_or_else(PoisonError::into_inner)

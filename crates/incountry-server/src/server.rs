@@ -113,7 +113,7 @@ impl Server {
     /// attachments (what the background sweeper does). Returns how many records went.
     pub async fn sweep_expired(&self, now: DateTime<Utc>) -> Result<u64, ServerError> {
         let mut total = 0;
-        for partition in self.state.partitions.opened().await {
+        for partition in self.state.partitions.opened() {
             let (deleted, files) = partition.store.sweep_expired(now).await?;
             partition.files.remove_all(&files).await;
             total += deleted;

@@ -306,12 +306,9 @@ async fn store_upload(
     responses(
         (status = 201, description = "Attached", body = openapi::AttachmentMeta),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn add(
@@ -336,12 +333,9 @@ pub(super) async fn add(
     responses(
         (status = 201, description = "Attached", body = openapi::AttachmentMeta),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn upsert(
@@ -384,12 +378,9 @@ async fn find_attachment(
     responses(
         (status = 200, description = "The content", content_type = "application/octet-stream", body = Vec<u8>),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn download(
@@ -438,12 +429,9 @@ pub(super) async fn download(
     responses(
         (status = 200, description = "The metadata", body = openapi::AttachmentMeta),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn meta(
@@ -474,12 +462,9 @@ pub(super) async fn meta(
     responses(
         (status = 200, description = "The new metadata", body = openapi::AttachmentMeta),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn update_meta(
@@ -524,12 +509,9 @@ pub(super) async fn update_meta(
     responses(
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn delete(

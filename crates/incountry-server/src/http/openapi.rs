@@ -61,6 +61,29 @@ impl Modify for SecuritySchemes {
     }
 }
 
+/// The refusals every storage route can answer before its handler runs: a bad token (401), a
+/// foreign environment (403) and a reached rate limit (429).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Describes responses; never constructed.
+pub(crate) enum Refusals {
+    /// 401.
+    #[response(
+        status = 401,
+        description = "Missing, malformed, expired, tampered or foreign token"
+    )]
+    Unauthorized(ErrorBody),
+    /// 403.
+    #[response(status = 403, description = "x-env-id is not the token's environment")]
+    Forbidden(ErrorBody),
+    /// 429.
+    #[response(
+        status = 429,
+        description = "Rate limit reached; see Retry-After",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    TooManyRequests(ErrorBody),
+}
+
 /// The error body of every storage and service route.
 #[derive(ToSchema)]
 pub(crate) struct ErrorBody {

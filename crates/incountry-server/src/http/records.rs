@@ -64,12 +64,9 @@ async fn sweep(partition: &Partition, now: chrono::DateTime<Utc>) -> Result<(), 
     responses(
         (status = 201, description = "Stored", body = openapi::Record),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn write(
@@ -108,12 +105,9 @@ pub(super) async fn write(
     responses(
         (status = 201, description = "All stored", body = openapi::BatchWriteResponse),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn batch_write(
@@ -179,12 +173,9 @@ pub(super) async fn batch_write(
     responses(
         (status = 200, description = "The record", body = openapi::Record),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record, or country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn read(
@@ -216,12 +207,9 @@ pub(super) async fn read(
     responses(
         (status = 200, description = "A page of records", body = openapi::FindResponse),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn find(
@@ -287,12 +275,9 @@ pub(super) async fn find(
     responses(
         (status = 200, description = "Deleted", body = openapi::Empty),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "No such record, or country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn delete(
@@ -322,12 +307,9 @@ pub(super) async fn delete(
     responses(
         (status = 200, description = "Deleted (absent keys are skipped)", body = openapi::Empty),
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
-        (status = 401, description = "Missing, malformed, expired, tampered or foreign token", body = openapi::ErrorBody),
-        (status = 403, description = "x-env-id is not the token's environment", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
-        (status = 429, description = "Rate limit reached; see Retry-After", body = openapi::ErrorBody,
-            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        openapi::Refusals,
     )
 )]
 pub(super) async fn batch_delete(
