@@ -211,7 +211,7 @@ fn start_server(server_bin: &Path, work: &Path, tag: &str) -> Result<(Background
             .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(&data)
             .arg("--client")
-            .arg(format!("{CLIENT_ID}:{secret}"))
+            .arg(format!("{CLIENT_ID}:{secret}@{ENV_ID}"))
             .env_remove("INCOUNTRY_DATABASE_URL")
             .env_remove("INCOUNTRY_COUNTRIES")
             .env_remove("INCOUNTRY_CLIENTS")

@@ -3,10 +3,13 @@
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Args;
 use incountry_model::Country;
-use incountry_server::{ClientCredentials, Countries, Server, ServerConfig, StorageConfig};
+use incountry_server::{
+    ClientCredentials, ConnectionLimits, Countries, Server, ServerConfig, StorageConfig,
+};
 use rand_core::{OsRng, RngCore};
 
 use crate::Outcome;
@@ -35,24 +38,70 @@ pub(crate) struct ServeArgs {
         value_name = "CC"
     )]
     countries: Vec<String>,
-    /// A client allowed to obtain tokens, as `ID:SECRET`; repeat for several. Without any, a
-    /// development client is generated and printed.
+    /// A client allowed to obtain tokens, as `ID:SECRET@ENV[,ENV...]`: its id, its secret
+    /// (at least 16 characters) and the environment ids it may obtain tokens for; repeat for
+    /// several clients. `ID:SECRET` alone needs `--client-any-environment`. Without any client,
+    /// a development client bound to one generated environment is printed.
     #[arg(
         long = "client",
         env = "INCOUNTRY_CLIENTS",
-        value_delimiter = ',',
-        value_name = "ID:SECRET",
+        value_delimiter = ';',
+        value_name = "ID:SECRET@ENV",
         hide_env_values = true
     )]
     clients: Vec<String>,
-    /// A file of clients allowed to obtain tokens: one `ID:SECRET` per line; blank lines and
-    /// lines starting with `#` are ignored. Adds to `--client`.
+    /// A file of clients allowed to obtain tokens: one `ID:SECRET@ENV[,ENV...]` per line;
+    /// blank lines and lines starting with `#` are ignored. Adds to `--client`.
     #[arg(long, env = "INCOUNTRY_CLIENTS_FILE", value_name = "FILE")]
     clients_file: Option<PathBuf>,
-    /// A file whose bytes (at least 32) sign tokens, so tokens survive restarts and can be
-    /// shared by several server processes. Default: a random key per start.
+    /// Let clients given without environments obtain tokens for any environment id (each
+    /// token still works in its own environment only).
+    #[arg(long, env = "INCOUNTRY_CLIENT_ANY_ENVIRONMENT")]
+    client_any_environment: bool,
+    /// Accept client secrets shorter than 16 characters.
+    #[arg(long, env = "INCOUNTRY_ALLOW_WEAK_SECRETS")]
+    allow_weak_secrets: bool,
+    /// A file whose bytes (at least 32, not one byte repeated) sign tokens, so tokens survive
+    /// restarts and can be shared by several server processes. Default: a random key per start.
     #[arg(long, env = "INCOUNTRY_TOKEN_KEY_FILE", value_name = "FILE")]
     token_key: Option<PathBuf>,
+    /// How long issued tokens are valid, in seconds.
+    #[arg(long, env = "INCOUNTRY_TOKEN_LIFETIME", value_name = "SECONDS", default_value_t = 3600, value_parser = clap::value_parser!(u64).range(1..))]
+    token_lifetime: u64,
+    /// A URL clients reach this server at (e.g. `https://us.pop.example`); repeat for several.
+    /// Tokens must be issued for one of them, and the first is the base of attachment download
+    /// links. Without it, audiences are checked against the request's Host header.
+    #[arg(
+        long = "public-url",
+        env = "INCOUNTRY_PUBLIC_URLS",
+        value_delimiter = ',',
+        value_name = "URL"
+    )]
+    public_urls: Vec<String>,
+    /// Connections served at once; more are answered 503 (lowered to fit the descriptor limit).
+    #[arg(long, env = "INCOUNTRY_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    max_connections: u64,
+    /// Seconds a client may take to send a request's headers (on HTTP/1.1 also the longest a
+    /// kept-alive connection waits for its next request).
+    #[arg(long, env = "INCOUNTRY_HEADER_READ_TIMEOUT", value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_read_timeout: u64,
+    /// Seconds a connection may stay without a request in flight and without traffic.
+    #[arg(long, env = "INCOUNTRY_IDLE_TIMEOUT", value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
+    /// Seconds a request body may go without delivering a byte (then 408).
+    #[arg(long, env = "INCOUNTRY_BODY_READ_TIMEOUT", value_name = "SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    body_read_timeout: u64,
+    /// Seconds a graceful shutdown waits for requests in flight before closing connections.
+    #[arg(
+        long,
+        env = "INCOUNTRY_SHUTDOWN_TIMEOUT",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    shutdown_timeout: u64,
+    /// Country databases open at once (SQLite); the least recently used is closed beyond it.
+    #[arg(long, env = "INCOUNTRY_MAX_OPEN_COUNTRIES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
+    max_open_countries: u64,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Outcome {
@@ -63,6 +112,13 @@ pub(crate) fn run(args: ServeArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
+    // Files the server creates are its own: databases, audit trail and attachments are
+    // readable by this user only, whatever umask the service was started with.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o077));
+    match incountry_server::raise_descriptor_limit() {
+        Ok(_) => {}
+        Err(e) => eprintln!("incountry serve: warning: cannot raise the descriptor limit: {e}"),
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -95,9 +151,9 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
         config.countries = Countries::Only(countries);
     }
     for client in &args.clients {
-        config.clients.push(
-            parse_client(client).ok_or("--client takes ID:SECRET with both parts non-empty")?,
-        );
+        config.clients.push(parse_client(client).ok_or(
+            "--client takes ID:SECRET@ENV[,ENV...] (or ID:SECRET) with every part non-empty",
+        )?);
     }
     if let Some(path) = &args.clients_file {
         let text = std::fs::read_to_string(path)
@@ -110,7 +166,7 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
             // The line holds a secret: its content is never echoed.
             let client = parse_client(line).ok_or_else(|| {
                 format!(
-                    "clients file {} line {}: expected ID:SECRET with both parts non-empty",
+                    "clients file {} line {}: expected ID:SECRET@ENV[,ENV...] with every part non-empty",
                     path.display(),
                     number + 1
                 )
@@ -118,11 +174,13 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
             config.clients.push(client);
         }
     }
+    config.client_any_environment = args.client_any_environment;
+    config.allow_weak_secrets = args.allow_weak_secrets;
     if config.clients.is_empty() {
-        let client = development_client();
+        let (client, environment) = development_client();
         // Printed once, on purpose: it is the only way to learn the generated secret.
         println!(
-            "development client: id {} secret {} (any environment id)",
+            "development client: id {} secret {} environment {environment}",
             client.client_id, client.client_secret
         );
         config.clients.push(client);
@@ -137,26 +195,88 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
                 key.len()
             ));
         }
+        if key.iter().all(|b| *b == key[0]) {
+            return Err(format!(
+                "token key file {} holds one byte repeated; fill it with random bytes (e.g. \
+                 head -c 32 /dev/urandom)",
+                path.display()
+            ));
+        }
+        warn_if_readable_by_others(&path);
         config.signing_key = Some(key);
     }
+    config.token_ttl = Duration::from_secs(args.token_lifetime);
+    config.public_urls = args.public_urls;
+    let mut connections = ConnectionLimits::default();
+    connections.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    connections.header_read_timeout = Duration::from_secs(args.header_read_timeout);
+    connections.idle_timeout = Duration::from_secs(args.idle_timeout);
+    connections.body_read_timeout = Duration::from_secs(args.body_read_timeout);
+    connections.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
+    config.connections = connections;
+    config.max_open_countries = usize::try_from(args.max_open_countries).unwrap_or(usize::MAX);
+    config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
 
-/// `ID:SECRET` with both parts non-empty.
-fn parse_client(text: &str) -> Option<ClientCredentials> {
-    let (id, secret) = text.split_once(':')?;
-    (!id.is_empty() && !secret.is_empty()).then(|| ClientCredentials::new(id, secret))
+/// Warns when a secret file can be read by users other than its owner.
+fn warn_if_readable_by_others(path: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(metadata) = std::fs::metadata(path) {
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "incountry serve: warning: token key file {} can be read by other users \
+                 (mode {:o}); chmod 600 it",
+                path.display(),
+                mode & 0o777
+            );
+        }
+    }
 }
 
-fn development_client() -> ClientCredentials {
+/// `ID:SECRET@ENV[,ENV...]` or `ID:SECRET`, every part non-empty. The secret runs from the
+/// first `:` to the last `@` (so a secret with `@` in it needs environments after it).
+fn parse_client(text: &str) -> Option<ClientCredentials> {
+    let (id, rest) = text.split_once(':')?;
+    let (secret, environments) = match rest.rsplit_once('@') {
+        Some((secret, list)) => {
+            let environments: Vec<&str> = list.split(',').map(str::trim).collect();
+            if environments.iter().any(|e| e.is_empty()) {
+                return None;
+            }
+            (secret, environments)
+        }
+        None => (rest, Vec::new()),
+    };
+    (!id.is_empty() && !secret.is_empty())
+        .then(|| ClientCredentials::new(id, secret).for_environments(environments))
+}
+
+/// A random client bound to one random environment id.
+fn development_client() -> (ClientCredentials, String) {
     let mut id = [0u8; 6];
     let mut secret = [0u8; 24];
+    let mut environment = [0u8; 6];
     OsRng.fill_bytes(&mut id);
     OsRng.fill_bytes(&mut secret);
-    ClientCredentials::new(format!("dev-{}", hex::encode(id)), hex::encode(secret))
+    OsRng.fill_bytes(&mut environment);
+    let environment = format!("dev-env-{}", hex::encode(environment));
+    let client = ClientCredentials::new(format!("dev-{}", hex::encode(id)), hex::encode(secret))
+        .for_environments([environment.clone()]);
+    (client, environment)
 }
 
 async fn serve(config: ServerConfig) -> Outcome {
+    // The handlers are in place before anything is announced: a SIGTERM that follows the
+    // `listening on` line at once still stops the server gracefully.
+    let stop = match shutdown_signal() {
+        Ok(stop) => stop,
+        Err(e) => {
+            eprintln!("incountry serve: cannot install the signal handlers: {e}");
+            return Outcome::Failed;
+        }
+    };
     let running = match Server::bind(config).await {
         Ok(running) => running,
         Err(e) => {
@@ -166,7 +286,7 @@ async fn serve(config: ServerConfig) -> Outcome {
     };
     println!("listening on {}", running.url());
     let _ = std::io::stdout().flush();
-    shutdown_signal().await;
+    stop.await;
     eprintln!("incountry serve: shutting down");
     match running.shutdown().await {
         Ok(()) => Outcome::Success,
@@ -177,24 +297,15 @@ async fn serve(config: ServerConfig) -> Outcome {
     }
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Installs the SIGINT (Ctrl-C) and SIGTERM handlers now; the future resolves on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    let mut terminate = signal(SignalKind::terminate())?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => {}
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => {}
-        () = terminate => {}
-    }
+    })
 }

@@ -32,7 +32,13 @@ impl Drop for Served {
 fn serve(data_dir: &Path, database_url: Option<&str>) -> Served {
     let mut command = Command::new(env!("CARGO_BIN_EXE_incountry"));
     command
-        .args(["serve", "--listen", "127.0.0.1:0", "--client"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--client-any-environment",
+        ])
+        .arg("--client")
         .arg(format!("{CLIENT_ID}:{CLIENT_SECRET}"))
         .arg("--data-dir")
         .arg(data_dir)

@@ -1,7 +1,7 @@
 //! Errors: what the HTTP API answers, and what starting a server can fail with.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -82,6 +82,22 @@ impl ApiError {
         )
     }
 
+    /// 503: something the server needs ran out or is unavailable for now; answered with
+    /// `Retry-After`.
+    pub(crate) fn unavailable(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "service unavailable",
+            "server",
+            detail,
+        )
+    }
+
+    /// The status this error answers with.
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     pub(crate) fn internal() -> Self {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -97,6 +113,10 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Invalid { field, rule } => Self::bad_request(field, rule),
             StoreError::NotFound(what) => Self::not_found(what),
+            other if crate::listener::is_resource_exhaustion(&other) => {
+                tracing::error!(error = %other, "store failed: out of resources");
+                Self::unavailable("the server is out of resources for now; retry later")
+            }
             other => {
                 tracing::error!(error = %other, source = ?std::error::Error::source(&other), "store failed");
                 Self::internal()
@@ -113,6 +133,12 @@ impl IntoResponse for ApiError {
             "detail": self.detail,
             "status": self.status.as_u16(),
         }]});
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }

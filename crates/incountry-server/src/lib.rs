@@ -37,6 +37,7 @@ mod config;
 mod countries;
 mod error;
 mod http;
+mod listener;
 mod partitions;
 mod rate_limit;
 mod server;
@@ -44,10 +45,13 @@ pub mod store;
 mod token;
 
 pub use audit::AuditConfig;
-pub use config::{ClientCredentials, Countries, ServerConfig, StorageConfig};
+pub use config::{
+    ClientCredentials, ConnectionLimits, Countries, MIN_CLIENT_SECRET_CHARS, ServerConfig,
+    StorageConfig,
+};
 pub use error::ServerError;
 pub use rate_limit::RateLimit;
-pub use server::{EmbeddedServer, RunningServer, Server};
+pub use server::{EmbeddedServer, RunningServer, Server, raise_descriptor_limit};
 pub use store::{
     FindPage, PostgresStore, SqliteStore, Store, StoreError, StoredAttachment, StoredRecord,
 };

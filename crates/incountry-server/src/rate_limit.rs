@@ -77,6 +77,85 @@ impl Limiter {
     }
 }
 
+/// Most keys a [`FailureLimiter`] remembers; beyond it, keys whose buckets have refilled are
+/// forgotten first, then the oldest.
+const MAX_FAILURE_KEYS: usize = 16_384;
+
+/// Counts failed token requests per client id and per source address, so that guessing
+/// secrets is slowed to [`ServerConfig::token_failure_limit`](crate::ServerConfig).
+#[derive(Debug)]
+pub(crate) struct FailureLimiter {
+    limit: RateLimit,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+impl FailureLimiter {
+    pub(crate) fn new(limit: RateLimit) -> Self {
+        Self {
+            limit: RateLimit::new(limit.per_minute, limit.burst),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn per_second(&self) -> f64 {
+        f64::from(self.limit.per_minute) / 60.0
+    }
+
+    /// How long `keys` must wait before another attempt, if any of them used up its
+    /// failures.
+    pub(crate) fn blocked(&self, keys: &[String], now: Instant) -> Option<Duration> {
+        let buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let burst = f64::from(self.limit.burst);
+        keys.iter()
+            .filter_map(|key| buckets.get(key))
+            .filter_map(|bucket| {
+                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+                let tokens = (bucket.tokens + elapsed * self.per_second()).min(burst);
+                (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.per_second()))
+            })
+            .max()
+    }
+
+    /// Counts one failure against each of `keys`.
+    pub(crate) fn failed(&self, keys: &[String], now: Instant) {
+        let mut buckets = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let burst = f64::from(self.limit.burst);
+        let per_second = self.per_second();
+        if buckets.len() + keys.len() > MAX_FAILURE_KEYS {
+            // Forget the keys that are whole again; if that is not enough, the oldest.
+            buckets.retain(|_, bucket| {
+                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+                bucket.tokens + elapsed * per_second < burst
+            });
+            while buckets.len() + keys.len() > MAX_FAILURE_KEYS {
+                let Some(oldest) = buckets
+                    .iter()
+                    .min_by_key(|(_, bucket)| bucket.at)
+                    .map(|(key, _)| key.clone())
+                else {
+                    break;
+                };
+                buckets.remove(&oldest);
+            }
+        }
+        for key in keys {
+            let bucket = buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: burst,
+                at: now,
+            });
+            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
+            bucket.tokens = ((bucket.tokens + elapsed * per_second).min(burst) - 1.0).max(0.0);
+            bucket.at = now;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,5 +199,51 @@ mod tests {
             Ok(()),
             "no client: per environment"
         );
+    }
+}
+
+#[cfg(test)]
+mod failure_tests {
+    use super::*;
+
+    #[test]
+    fn failures_block_after_the_burst_and_unblock_over_time() {
+        let limiter = FailureLimiter::new(RateLimit::new(60, 3));
+        let start = Instant::now();
+        let keys = ["client\0a".to_owned(), "source\01.2.3.4".to_owned()];
+        for _ in 0..3 {
+            assert_eq!(limiter.blocked(&keys, start), None);
+            limiter.failed(&keys, start);
+        }
+        let wait = limiter.blocked(&keys, start).unwrap_or_default();
+        assert!(
+            wait > Duration::from_millis(900) && wait <= Duration::from_secs(1),
+            "{wait:?}"
+        );
+        assert_eq!(
+            limiter.blocked(&["client\0b".to_owned()], start),
+            None,
+            "another client from another address is not blocked"
+        );
+        assert!(
+            limiter.blocked(&keys[1..], start).is_some(),
+            "the address is blocked alone"
+        );
+        assert_eq!(limiter.blocked(&keys, start + Duration::from_secs(1)), None);
+    }
+
+    #[test]
+    fn the_failure_table_stays_bounded() {
+        let limiter = FailureLimiter::new(RateLimit::new(1, 1));
+        let start = Instant::now();
+        for n in 0..(MAX_FAILURE_KEYS + 100) {
+            limiter.failed(&[format!("source\0{n}")], start);
+        }
+        let size = limiter
+            .buckets
+            .lock()
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
+        assert!(size <= MAX_FAILURE_KEYS, "{size}");
     }
 }

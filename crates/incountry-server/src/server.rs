@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use rand_core::{OsRng, RngCore};
-use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+use tokio_util::task::TaskTracker;
 
 use crate::audit::AuditLog;
 use crate::config::{ClientCredentials, ServerConfig};
 use crate::error::ServerError;
 use crate::http::{AppState, router};
+use crate::listener::{Stop, accept_loop};
 use crate::partitions::Partitions;
 use crate::token::{Claims, TokenSigner};
 
@@ -24,6 +25,7 @@ pub struct Server {
     state: Arc<AppState>,
     sweep_interval: std::time::Duration,
     listen: SocketAddr,
+    connections: crate::config::ConnectionLimits,
 }
 
 impl Server {
@@ -31,10 +33,8 @@ impl Server {
     /// (creating and migrating) the stores of the configured countries; with
     /// [`Countries::Any`](crate::Countries::Any) each country's store opens on first use.
     pub async fn new(config: ServerConfig) -> Result<Self, ServerError> {
+        config.validate()?;
         let key = match &config.signing_key {
-            Some(key) if key.is_empty() => {
-                return Err(ServerError::Config("the token signing key is empty".into()));
-            }
             Some(key) => key.clone(),
             None => {
                 let mut key = vec![0u8; 32];
@@ -42,7 +42,8 @@ impl Server {
                 key
             }
         };
-        let partitions = Partitions::new(&config).await?;
+        let budget = DescriptorBudget::for_process(&config);
+        let partitions = Partitions::new(&config, budget.countries).await?;
         // A fixed list of countries opens (and migrates) its stores now, so that a bad
         // database shows at start; with any country, each store opens on first use.
         if let crate::config::Countries::Only(countries) = &config.countries {
@@ -54,21 +55,26 @@ impl Server {
             Some(audit) => Some(AuditLog::start(partitions.root().to_owned(), audit)?),
             None => None,
         };
+        let mut connections = config.connections;
+        connections.max_connections = budget.connections;
         let state = AppState {
             partitions,
             signer: TokenSigner::new(key),
             clients: config.clients.clone(),
+            client_any_environment: config.client_any_environment,
             countries: config.countries.clone(),
             token_ttl: config.token_ttl,
             max_json_body: config.max_json_body,
-            public_url: config.public_url.clone(),
+            public_urls: config.public_urls.clone(),
             limiter: config.rate_limit.map(crate::rate_limit::Limiter::new),
+            token_failures: crate::rate_limit::FailureLimiter::new(config.token_failure_limit),
             audit,
         };
         Ok(Self {
             state: Arc::new(state),
             sweep_interval: config.sweep_interval,
             listen: config.listen,
+            connections,
         })
     }
 
@@ -131,23 +137,15 @@ impl Server {
     pub async fn listen(self) -> Result<RunningServer, ServerError> {
         let listener = tokio::net::TcpListener::bind(self.listen).await?;
         let local_addr = listener.local_addr()?;
-        let (stop, stopped) = oneshot::channel::<()>();
-        let app = self.router();
-        // Responses go out in one write; without TCP_NODELAY a small one that follows another
-        // on a keep-alive connection can wait for the client's delayed ACK.
-        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
-            }
-        });
-        let serve = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    // A dropped sender stops the server too.
-                    let _ = stopped.await;
-                })
-                .await
-        });
+        let stop = Stop::default();
+        let tracker = TaskTracker::new();
+        let serve = tokio::spawn(accept_loop(
+            listener,
+            self.router(),
+            self.connections,
+            stop.clone(),
+            tracker.clone(),
+        ));
         let sweeper = {
             let server = self.clone();
             tokio::spawn(async move {
@@ -158,6 +156,7 @@ impl Server {
                     if let Err(e) = server.sweep_expired(Utc::now()).await {
                         tracing::warn!(error = %e, "expiry sweep failed");
                     }
+                    server.state.partitions.close_idle();
                 }
             })
         };
@@ -165,11 +164,68 @@ impl Server {
         Ok(RunningServer {
             server: self,
             local_addr,
-            stop: Some(stop),
+            stop,
+            tracker,
             serve: Some(serve),
             sweeper,
         })
     }
+}
+
+/// How many connections and open country databases fit in the process's descriptor limit.
+#[derive(Debug, Clone, Copy)]
+struct DescriptorBudget {
+    connections: usize,
+    countries: usize,
+}
+
+/// Descriptors kept aside for the listener, audit files, the runtime and the like.
+const RESERVED_DESCRIPTORS: u64 = 64;
+
+/// About how many descriptors one open country database holds (database, journal and
+/// shared-memory files of a few connections).
+const DESCRIPTORS_PER_COUNTRY: u64 = 8;
+
+impl DescriptorBudget {
+    /// The configured limits, lowered to fit the soft descriptor limit: connections may take
+    /// half of what is not reserved, country databases the other half.
+    fn for_process(config: &ServerConfig) -> Self {
+        let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile)
+            .current
+            .unwrap_or(u64::MAX);
+        let half = limit.saturating_sub(RESERVED_DESCRIPTORS) / 2;
+        let fit = |wanted: usize, available: u64| {
+            usize::try_from(available).map_or(wanted, |available| wanted.min(available.max(1)))
+        };
+        let budget = Self {
+            connections: fit(config.connections.max_connections, half),
+            countries: fit(config.max_open_countries, half / DESCRIPTORS_PER_COUNTRY),
+        };
+        if budget.connections < config.connections.max_connections
+            || budget.countries < config.max_open_countries
+        {
+            tracing::warn!(
+                descriptor_limit = limit,
+                connections = budget.connections,
+                countries = budget.countries,
+                "the descriptor limit is low; serving fewer connections and open countries"
+            );
+        }
+        budget
+    }
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit (what a server
+/// should do at start: the soft limit is often 1 024 while the hard one is far higher).
+/// Returns the limit now in force.
+pub fn raise_descriptor_limit() -> std::io::Result<u64> {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        setrlimit(Resource::Nofile, limit).map_err(std::io::Error::from)?;
+    }
+    Ok(getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX))
 }
 
 /// A listening server. Dropping it stops it; [`RunningServer::shutdown`] stops it
@@ -178,8 +234,9 @@ impl Server {
 pub struct RunningServer {
     server: Server,
     local_addr: SocketAddr,
-    stop: Option<oneshot::Sender<()>>,
-    serve: Option<JoinHandle<std::io::Result<()>>>,
+    stop: Stop,
+    tracker: TaskTracker,
+    serve: Option<JoinHandle<()>>,
     sweeper: JoinHandle<()>,
 }
 
@@ -199,18 +256,32 @@ impl RunningServer {
         &self.server
     }
 
-    /// Stops accepting connections, lets requests in flight finish, flushes the audit trail,
-    /// and waits.
+    /// Stops accepting connections, lets requests in flight finish for at most
+    /// [`ConnectionLimits::shutdown_timeout`](crate::ConnectionLimits::shutdown_timeout)
+    /// (then closes the connections that remain), flushes the audit trail, and waits.
     pub async fn shutdown(mut self) -> Result<(), ServerError> {
         self.sweeper.abort();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        // Wait for it to go: it holds the server (and with it the data directory's lock).
+        let _ = (&mut self.sweeper).await;
+        self.stop.graceful.cancel();
         if let Some(serve) = self.serve.take() {
-            match serve.await {
-                Ok(result) => result?,
-                Err(e) => return Err(ServerError::Io(std::io::Error::other(e))),
+            if let Err(e) = serve.await {
+                return Err(ServerError::Io(std::io::Error::other(e)));
             }
+        }
+        self.tracker.close();
+        let deadline = self.server.connections.shutdown_timeout;
+        if tokio::time::timeout(deadline, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                connections = self.tracker.len(),
+                "requests still in flight at the shutdown deadline; closing their connections"
+            );
+            self.stop.now.cancel();
+            // Each connection task ends at its next poll once told to stop now.
+            let _ = tokio::time::timeout(deadline, self.tracker.wait()).await;
         }
         self.server.flush_audit().await;
         Ok(())
@@ -220,9 +291,8 @@ impl RunningServer {
 impl Drop for RunningServer {
     fn drop(&mut self) {
         self.sweeper.abort();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
+        self.stop.graceful.cancel();
+        self.stop.now.cancel();
     }
 }
 
@@ -249,6 +319,7 @@ impl EmbeddedServer {
         let client =
             ClientCredentials::new(format!("embedded-{}", hex::encode(id)), hex::encode(secret));
         let mut config = ServerConfig::in_memory();
+        config.client_any_environment = true;
         config.clients.push(client.clone());
         let running = Server::bind(config).await?;
         Ok(Self {

@@ -29,6 +29,7 @@ struct Setup {
 async fn setup(audit: AuditConfig) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::default().with_client(CLIENT, SECRET);
+    config.client_any_environment = true;
     config.data_dir = dir.path().to_owned();
     config.storage = StorageConfig::SqliteFiles;
     config.audit = Some(audit);

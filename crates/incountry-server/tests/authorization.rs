@@ -14,7 +14,7 @@ use tower::ServiceExt;
 
 const ENV: &str = "env-a";
 const CLIENT: &str = "client-a";
-const SECRET: &str = "secret-a";
+const SECRET: &str = "secret-a-0123456789";
 const HOST: &str = "pop.test";
 const READ: &str = "/v2/storage/records/us/some-key-hash";
 

@@ -938,7 +938,7 @@ async fn an_environment_over_its_rate_limit_gets_429_with_retry_after() {
 async fn only_configured_countries_are_served_and_listed() {
     let mut config = ServerConfig::in_memory();
     config.countries = Countries::Only(vec!["de".parse().unwrap(), "xx".parse().unwrap()]);
-    config.public_url = Some("https://pop.example/".into());
+    config.public_urls = vec!["https://pop.example/".into()];
     let server = Server::new(config).await.unwrap();
     let token = server.issue_token(ENV, "", Utc::now() + Duration::hours(1));
     let router = server.router();

@@ -64,14 +64,14 @@ fn get(path: &str, token: &str, env: &str) -> Request<Body> {
 #[tokio::test]
 async fn a_client_over_its_rate_limit_gets_429_with_retry_after_in_every_environment() {
     let mut config = ServerConfig::in_memory()
-        .with_client("a", "secret-a")
-        .with_client("b", "secret-b");
+        .with_client("a", "secret-a-0123456789")
+        .with_client("b", "secret-b-0123456789");
     config.rate_limit = Some(RateLimit::new(1, 2));
     let server = Server::new(config).await.unwrap();
     let router = server.router();
-    let a1 = client_token(&router, "a", "secret-a", "env-1").await;
-    let a2 = client_token(&router, "a", "secret-a", "env-2").await;
-    let b1 = client_token(&router, "b", "secret-b", "env-1").await;
+    let a1 = client_token(&router, "a", "secret-a-0123456789", "env-1").await;
+    let a2 = client_token(&router, "a", "secret-a-0123456789", "env-2").await;
+    let b1 = client_token(&router, "b", "secret-b-0123456789", "env-1").await;
     for _ in 0..2 {
         let (status, _, _) = send(&router, get(&format!("{RECORDS}/x"), &a1, "env-1")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);

@@ -163,7 +163,8 @@ async fn embedded_server_serves_a_registered_client_end_to_end() {
 async fn records_on_disk_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = || {
-        let mut config = ServerConfig::default().with_client("c", "s");
+        let mut config = ServerConfig::default().with_client("c", "s-0123456789abcdef");
+        config.client_any_environment = true;
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.data_dir = dir.path().to_owned();
         config.signing_key = Some(b"a fixed signing key".to_vec());
@@ -172,7 +173,7 @@ async fn records_on_disk_survive_a_restart() {
     let running = Server::bind(config()).await.unwrap();
     let address = running.local_addr();
     let url = running.url();
-    let token = fetch_token(&url, "c", "s", "env").await;
+    let token = fetch_token(&url, "c", "s-0123456789abcdef", "env").await;
     let record = json!({"record_key": "kept", "body": "2:x", "key1": "k"});
     let (status, written) = send(
         &url,

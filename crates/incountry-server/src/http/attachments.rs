@@ -474,7 +474,7 @@ pub(super) async fn update_meta(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let value: Value = read_json(body, app.max_json_body).await?;
+    let value: Value = read_json(&headers, body, app.max_json_body).await?;
     only_members(&value, "body", &["filename", "mime_type"])?;
     let update: AttachmentMetaUpdate =
         serde_json::from_value(value).map_err(|e| ApiError::bad_request("body", e.to_string()))?;

@@ -36,11 +36,13 @@ pub(crate) struct AppState {
     pub(crate) partitions: Partitions,
     pub(crate) signer: TokenSigner,
     pub(crate) clients: Vec<crate::config::ClientCredentials>,
+    pub(crate) client_any_environment: bool,
     pub(crate) countries: Countries,
     pub(crate) token_ttl: std::time::Duration,
     pub(crate) max_json_body: usize,
-    pub(crate) public_url: Option<String>,
+    pub(crate) public_urls: Vec<String>,
     pub(crate) limiter: Option<crate::rate_limit::Limiter>,
+    pub(crate) token_failures: crate::rate_limit::FailureLimiter,
     pub(crate) audit: Option<crate::audit::AuditLog>,
 }
 
@@ -269,6 +271,21 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
         return ApiError::unauthorized("the bearer token was issued for another audience")
             .into_response();
     }
+    // A token names its client: once the client is no longer registered (or no longer bound
+    // to the token's environment), its tokens stop working at once. Tokens issued in-process
+    // name no client.
+    if !claims.cid.is_empty() {
+        let current = app.clients.iter().any(|c| {
+            c.client_id == *claims.cid
+                && c.admits_environment(&claims.env, app.client_any_environment)
+        });
+        if !current {
+            return ApiError::unauthorized(
+                "the bearer token's client is no longer registered for this environment",
+            )
+            .into_response();
+        }
+    }
     let principal = Principal {
         client_id: claims.cid.clone(),
         environment_id: claims.env.clone(),
@@ -314,7 +331,11 @@ impl AppState {
         }
         self.partitions.get(country).await.map_err(|e| {
             tracing::error!(error = %e, country = %country, "cannot open the country's store");
-            ApiError::internal()
+            // Out of descriptors, memory or disk, or a database that cannot be opened right
+            // now: the client may retry; nothing is wrong with its request.
+            ApiError::unavailable(format!(
+                "the store of country {country} cannot be opened right now; retry later"
+            ))
         })
     }
 
@@ -322,9 +343,10 @@ impl AppState {
     ///
     /// An audience is one URL or several separated by spaces (the official SDKs send
     /// `"<endpoint> https://<cc><mask>"` when they differ). One of them must name this server:
-    /// the configured public URL, or else the request's `Host` (scheme ignored, so TLS
-    /// terminated in front of the server still matches). Tokens issued in-process with an
-    /// empty audience ([`Server::issue_token`](crate::Server::issue_token)) are valid anywhere.
+    /// one of the configured public URLs, or, when none is configured, the request's `Host`
+    /// (scheme ignored, so TLS terminated in front of the server still matches). Tokens
+    /// issued in-process with an empty audience
+    /// ([`Server::issue_token`](crate::Server::issue_token)) are valid anywhere.
     pub(crate) fn audience_admits(&self, audience: &str, headers: &HeaderMap) -> bool {
         if audience.is_empty() {
             return true;
@@ -332,19 +354,22 @@ impl AppState {
         let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
         audience.split_whitespace().any(|url| {
             let url = url.trim_end_matches('/');
-            match &self.public_url {
-                Some(public) => url.eq_ignore_ascii_case(public.trim_end_matches('/')),
-                None => host.is_some_and(|host| {
+            if self.public_urls.is_empty() {
+                host.is_some_and(|host| {
                     let authority = url.split_once("://").map_or(url, |(_, rest)| rest);
                     authority.eq_ignore_ascii_case(host)
-                }),
+                })
+            } else {
+                self.public_urls
+                    .iter()
+                    .any(|public| url.eq_ignore_ascii_case(public.trim_end_matches('/')))
             }
         })
     }
 
-    /// The base of download links: the configured public URL or `http://<Host>`.
+    /// The base of download links: the first configured public URL or `http://<Host>`.
     pub(crate) fn base_url(&self, headers: &HeaderMap) -> String {
-        if let Some(url) = &self.public_url {
+        if let Some(url) = self.public_urls.first() {
             return url.trim_end_matches('/').to_owned();
         }
         let host = headers
@@ -356,20 +381,60 @@ impl AppState {
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes: 413 beyond, 400 when not JSON.
-pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large =
-            std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
-                e.source()
-            })
-            .any(|e| e.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            ApiError::too_large(format!("the body is larger than {limit} bytes"))
-        } else {
-            ApiError::bad_request("body", "the body could not be read")
-        }
-    })?;
+/// Reads a body of at most `limit` bytes: refused with 413 from its `Content-Length` before
+/// anything is read, and while streaming as soon as it passes the limit (so an oversized
+/// body is never held in memory); 408 when the client stops sending it.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, ApiError> {
+    check_content_length(headers, limit)?;
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|e| body_error(&e, limit))
+}
+
+/// 413 when `headers` declare a body longer than `limit`.
+pub(crate) fn check_content_length(headers: &HeaderMap, limit: usize) -> Result<(), ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit as u64 => Err(ApiError::too_large(format!(
+            "the body is larger than {limit} bytes"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// The answer to a body that could not be read: 413 past `limit`, 408 when the client
+/// stopped sending, 400 otherwise.
+pub(crate) fn body_error(error: &(dyn std::error::Error + 'static), limit: usize) -> ApiError {
+    let chain = || std::iter::successors(Some(error), |e| e.source());
+    if chain().any(|e| e.is::<http_body_util::LengthLimitError>()) {
+        ApiError::too_large(format!("the body is larger than {limit} bytes"))
+    } else if chain().any(|e| e.is::<tower_http::timeout::TimeoutError>()) {
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request timeout",
+            "body",
+            "the body stopped arriving; send it without pauses",
+        )
+    } else {
+        ApiError::bad_request("body", "the body could not be read")
+    }
+}
+
+/// Reads a JSON body of at most `limit` bytes (see [`read_body`]): 413 beyond, 400 when not
+/// JSON.
+pub(crate) async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    let bytes = read_body(headers, body, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
 }

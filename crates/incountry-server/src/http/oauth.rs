@@ -1,16 +1,18 @@
 //! `POST /oauth2/token`: the client-credentials grant.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::Json;
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::Utc;
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 use super::{AppState, openapi};
 use crate::token::Claims;
@@ -50,9 +52,39 @@ fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
     Some((id.to_owned(), secret.to_owned()))
 }
 
-fn same(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// Whether two secrets are equal, in time that depends on neither their contents nor their
+/// lengths (their SHA-256 digests are compared without an early exit).
+fn same_secret(a: &str, b: &str) -> bool {
+    let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
+}
+
+/// The largest token request body read.
+const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The keys a failed token request counts against: the client id it named (if any) and the
+/// address it came from.
+fn failure_keys(client_id: Option<&str>, source: Option<IpAddr>) -> Vec<String> {
+    let mut keys = Vec::with_capacity(2);
+    if let Some(id) = client_id {
+        keys.push(format!("client\0{id}"));
+    }
+    if let Some(ip) = source {
+        keys.push(format!("source\0{ip}"));
+    }
+    keys
+}
+
+fn too_many_failures(wait: std::time::Duration) -> Response {
+    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let mut response = oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down");
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 #[utoipa::path(
@@ -65,19 +97,30 @@ fn same(a: &str, b: &str) -> bool {
     security((), ("basic" = [])),
     responses(
         (status = 200, description = "A token", body = openapi::TokenResponse),
-        (status = 400, description = "Bad grant, scope or audience", body = openapi::OAuthError),
+        (status = 400, description = "Bad grant, scope or audience, or an environment the client is not bound to", body = openapi::OAuthError),
         (status = 401, description = "Unknown client or wrong secret", body = openapi::OAuthError),
         (status = 413, description = "Form over 64 KiB", body = openapi::OAuthError),
+        (status = 429, description = "Too many failed token requests from this client or address; see Retry-After", body = openapi::OAuthError),
     )
 )]
-pub(super) async fn token(
-    State(app): State<Arc<AppState>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if body.len() > 64 * 1024 {
-        return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+pub(super) async fn token(State(app): State<Arc<AppState>>, request: Request) -> Response {
+    let source = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip());
+    let now = Instant::now();
+    if let Some(wait) = app.token_failures.blocked(&failure_keys(None, source), now) {
+        return too_many_failures(wait);
     }
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let body = match super::read_body(&headers, body, MAX_FORM_BYTES).await {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return oauth_error(StatusCode::PAYLOAD_TOO_LARGE, "invalid_request");
+        }
+        Err(e) => return e.into_response(),
+    };
     let form = parse_form(&body);
     let field = |name: &str| {
         form.iter()
@@ -91,21 +134,33 @@ pub(super) async fn token(
         ))
     });
     let Some((client_id, secret)) = credentials else {
+        app.token_failures.failed(&failure_keys(None, source), now);
         return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
     };
-    let known = app
-        .clients
-        .iter()
-        .any(|c| same(&c.client_id, &client_id) && same(&c.client_secret, &secret));
-    if !known {
-        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    let keys = failure_keys(Some(&client_id), source);
+    if let Some(wait) = app.token_failures.blocked(&keys, now) {
+        return too_many_failures(wait);
     }
+    // Look the client up by id (not secret), then compare the secret in constant time; an
+    // unknown id is compared against a dummy so that both paths do the same work.
+    let client = app.clients.iter().find(|c| c.client_id == client_id);
+    let expected = client.map_or("", |c| c.client_secret.as_str());
+    let secret_matches = same_secret(expected, &secret);
+    let Some(client) = client.filter(|_| secret_matches) else {
+        app.token_failures.failed(&keys, now);
+        tracing::info!(client_id = %client_id, source = ?source, "token refused: unknown client or wrong secret");
+        return oauth_error(StatusCode::UNAUTHORIZED, "invalid_client");
+    };
     if field("grant_type") != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
     let Some(scope) = field("scope").filter(|s| !s.is_empty()) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     };
+    if !client.admits_environment(scope, app.client_any_environment) {
+        tracing::info!(client_id = %client_id, "token refused: environment not bound to the client");
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
+    }
     // Every official SDK sends the audience; a token without one would work anywhere.
     let Some(audience) = field("audience").filter(|a| !a.trim().is_empty()) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");

@@ -77,7 +77,10 @@ pub(super) async fn write(
     body: Body,
 ) -> Result<Response, ApiError> {
     let partition = app.partition(&cc).await?;
-    let record = parse_record(read_json(body, app.max_json_body).await?, "record")?;
+    let record = parse_record(
+        read_json(&headers, body, app.max_json_body).await?,
+        "record",
+    )?;
     let now = Utc::now();
     sweep(&partition, now).await?;
     let stored = partition.store.upsert(&env, &record, now).await?;
@@ -118,7 +121,7 @@ pub(super) async fn batch_write(
     body: Body,
 ) -> Result<Response, ApiError> {
     let partition = app.partition(&cc).await?;
-    let value = read_json(body, app.max_json_body).await?;
+    let value = read_json(&headers, body, app.max_json_body).await?;
     only_members(&value, "body", &["records"])?;
     let Some(Value::Array(items)) = value.get("records").cloned() else {
         return Err(ApiError::bad_request(
@@ -220,7 +223,7 @@ pub(super) async fn find(
     body: Body,
 ) -> Result<Response, ApiError> {
     let partition = app.partition(&cc).await?;
-    let value = read_json(body, app.max_json_body).await?;
+    let value = read_json(&headers, body, app.max_json_body).await?;
     only_members(&value, "body", &["filter", "options"])?;
     if let Some(options) = value.get("options") {
         only_members(options, "options", &["limit", "offset", "sort"])?;
@@ -316,10 +319,11 @@ pub(super) async fn batch_delete(
     State(app): State<Arc<AppState>>,
     Extension(Env(env)): Extension<Env>,
     Path(cc): Path<String>,
+    headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let partition = app.partition(&cc).await?;
-    let value = read_json(body, app.max_json_body).await?;
+    let value = read_json(&headers, body, app.max_json_body).await?;
     only_members(&value, "body", &["filter"])?;
     let filter = value.get("filter").cloned().unwrap_or(Value::Null);
     only_members(&filter, "filter", &["record_key"])?;
