@@ -102,6 +102,14 @@ pub(crate) struct ServeArgs {
     /// Country databases open at once (SQLite); the least recently used is closed beyond it.
     #[arg(long, env = "INCOUNTRY_MAX_OPEN_COUNTRIES", default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..))]
     max_open_countries: u64,
+    /// Keep only the N newest rotated audit files (`audit.log.1` ... `audit.log.N`) and delete
+    /// older ones. Default: every rotated file is kept.
+    #[arg(long, env = "INCOUNTRY_AUDIT_KEEP", value_name = "N")]
+    audit_keep: Option<usize>,
+    /// Serve storage requests even while the audit trail cannot be written (their entries are
+    /// lost). Default: such requests answer 503 until the trail can be written again.
+    #[arg(long, env = "INCOUNTRY_AUDIT_FAIL_OPEN")]
+    audit_fail_open: bool,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Outcome {
@@ -215,6 +223,10 @@ fn config_from(args: ServeArgs) -> Result<ServerConfig, String> {
     connections.shutdown_timeout = Duration::from_secs(args.shutdown_timeout);
     config.connections = connections;
     config.max_open_countries = usize::try_from(args.max_open_countries).unwrap_or(usize::MAX);
+    if let Some(audit) = &mut config.audit {
+        audit.keep_files = args.audit_keep;
+        audit.fail_open = args.audit_fail_open;
+    }
     config.validate().map_err(|e| e.to_string())?;
     Ok(config)
 }
@@ -308,4 +320,39 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
             _ = terminate.recv() => {}
         }
     })
+}
+
+#[cfg(test)]
+mod audit_flag_tests {
+    use super::*;
+
+    fn config(extra: &[&str]) -> ServerConfig {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            serve: ServeArgs,
+        }
+        let mut argv = vec!["serve", "--client", "ops:an-operator-secret"];
+        argv.extend_from_slice(extra);
+        let args = <Cli as clap::Parser>::try_parse_from(argv)
+            .map(|cli| cli.serve)
+            .unwrap_or_else(|e| panic!("{e}"));
+        config_from(args).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn the_audit_trail_keeps_every_rotated_file_and_fails_closed_by_default() {
+        let audit = config(&[]).audit.unwrap_or_else(|| panic!("audit is on"));
+        assert_eq!(audit.keep_files, None);
+        assert!(!audit.fail_open);
+    }
+
+    #[test]
+    fn audit_keep_and_audit_fail_open_reach_the_config() {
+        let audit = config(&["--audit-keep", "3", "--audit-fail-open"])
+            .audit
+            .unwrap_or_else(|| panic!("audit is on"));
+        assert_eq!(audit.keep_files, Some(3));
+        assert!(audit.fail_open);
+    }
 }

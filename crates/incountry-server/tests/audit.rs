@@ -1,7 +1,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! The audit trail: one JSON line per storage request under `<data_dir>/<cc>/audit.log`,
-//! without bodies, secrets or tokens, rotated at its size bound, read back with
-//! `audit::read`.
+//! without bodies, secrets or tokens, rotated at its size bound without losing history, read
+//! back with `audit::read`; refused requests cannot flood it, and storage requests fail closed
+//! while it cannot be written.
 
 use axum::Router;
 use axum::body::Body;
@@ -27,7 +28,11 @@ struct Setup {
 }
 
 async fn setup(audit: AuditConfig) -> Setup {
-    let dir = tempfile::tempdir().unwrap();
+    setup_in(tempfile::tempdir().unwrap(), audit).await
+}
+
+/// A server on SQLite files in `dir` (prepared by the test) with a token of `CLIENT`.
+async fn setup_in(dir: tempfile::TempDir, audit: AuditConfig) -> Setup {
     let mut config = ServerConfig::default().with_client(CLIENT, SECRET);
     config.client_any_environment = true;
     config.data_dir = dir.path().to_owned();
@@ -259,8 +264,8 @@ async fn refused_requests_are_audited_without_a_principal() {
 }
 
 #[tokio::test]
-async fn the_trail_rotates_at_its_size_bound_and_keeps_n_files() {
-    let setup = setup(AuditConfig::new(600, 2)).await;
+async fn the_trail_rotates_at_its_size_bound_and_keeps_n_files_when_told() {
+    let setup = setup(AuditConfig::new(600, Some(2))).await;
     for i in 0..30 {
         setup
             .call(Method::GET, &format!("{RECORDS}/key-{i:02}"), None)
@@ -340,4 +345,369 @@ async fn no_trail_is_kept_when_auditing_is_off() {
     assert_eq!(response.status(), StatusCode::CREATED);
     server.flush_audit().await;
     assert!(!dir.path().join("us").join(audit::FILE_NAME).exists());
+}
+
+#[tokio::test]
+async fn rotation_keeps_every_rotated_file_by_default() {
+    let setup = setup(AuditConfig::new(600, None)).await;
+    for i in 0..30 {
+        setup
+            .call(Method::GET, &format!("{RECORDS}/key-{i:02}"), None)
+            .await;
+    }
+    let entries = setup.entries(&AuditFilter::default()).await;
+    let keys: Vec<String> = entries
+        .iter()
+        .map(|e| e.record_key.clone().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..30).map(|i| format!("key-{i:02}")).collect();
+    assert_eq!(keys, expected, "nothing rotated away, oldest first");
+    assert!(
+        setup.dir.path().join("us").join("audit.log.3").exists(),
+        "the trail did rotate"
+    );
+}
+
+/// An unauthenticated request from `source` (`None`: served in-process, address unknown).
+async fn anonymous(
+    router: &Router,
+    method: Method,
+    path: &str,
+    source: Option<std::net::SocketAddr>,
+) -> StatusCode {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header("x-env-id", ENV)
+        .body(Body::empty())
+        .unwrap();
+    if let Some(source) = source {
+        request
+            .extensions_mut()
+            .insert(axum::extract::ConnectInfo(source));
+    }
+    let response = router.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    response.into_body().collect().await.unwrap();
+    status
+}
+
+fn address(text: &str) -> Option<std::net::SocketAddr> {
+    Some(text.parse().unwrap())
+}
+
+#[tokio::test]
+async fn refused_entries_carry_no_key_and_accepted_ones_are_bounded() {
+    let setup = setup(AuditConfig::default()).await;
+    let long = "A".repeat(8000);
+    let path = format!("{RECORDS}/{long}");
+    assert_eq!(
+        anonymous(&setup.router, Method::GET, &path, address("192.0.2.1:4000")).await,
+        StatusCode::UNAUTHORIZED
+    );
+    let attachment = format!("{RECORDS}/{long}/attachments/{long}");
+    assert_eq!(
+        anonymous(&setup.router, Method::DELETE, &attachment, None).await,
+        StatusCode::UNAUTHORIZED
+    );
+    // Accepted (authenticated) requests keep their key, cut to the bound.
+    setup.call(Method::GET, &path, None).await;
+    let keys: Vec<String> = (0..150).map(|i| format!("{i:064x}")).collect();
+    setup
+        .call(
+            Method::POST,
+            &format!("{RECORDS}/batchDelete"),
+            Some(json!({"filter": {"record_key": keys}})),
+        )
+        .await;
+
+    let entries = setup.entries(&AuditFilter::default()).await;
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    for refused in &entries[..2] {
+        assert_eq!(refused.status, 401);
+        assert_eq!(refused.record_key, None);
+        assert_eq!(refused.file_id, None);
+        assert!(refused.record_keys.is_empty());
+    }
+    assert_eq!(entries[0].source.as_deref(), Some("192.0.2.1"));
+    assert_eq!(entries[1].source, None, "in-process: no address");
+    let cut = entries[2].record_key.as_deref().unwrap();
+    assert!(cut.len() <= audit::MAX_FIELD_BYTES, "{} bytes", cut.len());
+    assert!(cut.starts_with("AAAA"), "{cut}");
+    assert!(cut.ends_with("(truncated from 8000 bytes)"), "{cut}");
+    let listed = &entries[3].record_keys;
+    assert_eq!(listed.len(), audit::MAX_LISTED_KEYS + 1);
+    assert_eq!(
+        listed[..audit::MAX_LISTED_KEYS],
+        keys[..audit::MAX_LISTED_KEYS]
+    );
+    assert_eq!(listed[audit::MAX_LISTED_KEYS], "…(50 more)");
+    for line in setup.trail_text().lines() {
+        assert!(line.len() < 8000, "an entry of {} bytes", line.len());
+    }
+}
+
+#[tokio::test]
+async fn an_unauthenticated_flood_leaves_every_accepted_entry_in_place() {
+    // A small file bound: without the fixes the flood's entries (8 000 bytes each) rotated the
+    // trail thousands of times and deleted every accepted entry.
+    let setup = setup(AuditConfig::new(4096, None)).await;
+    let attacker = address("203.0.113.7:50000");
+    let flood = format!("{RECORDS}/{}", "A".repeat(8000));
+    let mut accepted = Vec::new();
+    for i in 0..8000 {
+        if i % 500 == 0 {
+            let key = format!("accepted-{i:04}");
+            assert_eq!(
+                setup.call(Method::POST, RECORDS, Some(record(&key))).await,
+                StatusCode::CREATED
+            );
+            accepted.push(key);
+        }
+        assert_eq!(
+            anonymous(&setup.router, Method::GET, &flood, attacker).await,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let entries = setup.entries(&AuditFilter::default()).await;
+    let written: Vec<String> = entries
+        .iter()
+        .filter(|e| e.status == 201)
+        .filter_map(|e| e.record_key.clone())
+        .collect();
+    assert_eq!(written, accepted, "every accepted entry is in place");
+
+    let refused: Vec<&AuditEntry> = entries
+        .iter()
+        .filter(|e| e.status == 401 && e.suppressed.is_none())
+        .collect();
+    assert_eq!(
+        refused.len(),
+        10,
+        "the default: 10 refused entries per source and minute"
+    );
+    let summaries: Vec<&AuditEntry> = entries.iter().filter(|e| e.suppressed.is_some()).collect();
+    assert_eq!(summaries.len(), 1, "{summaries:?}");
+    assert_eq!(summaries[0].suppressed, Some(7990));
+    assert_eq!(summaries[0].source.as_deref(), Some("203.0.113.7"));
+    assert_eq!(summaries[0].operation, AuditOperation::Read);
+    assert_eq!(summaries[0].status, 401);
+    assert!(!setup.trail_text().contains("AAAA"));
+}
+
+#[tokio::test]
+async fn refused_entries_are_limited_per_source() {
+    let config =
+        AuditConfig::default().with_refused_limits(2, 1000, std::time::Duration::from_secs(3600));
+    let setup = setup(config).await;
+    let path = format!("{RECORDS}/rk");
+    for source in [
+        None,
+        address("192.0.2.1:1"),
+        address("192.0.2.2:1"),
+        address("[2001:db8:1:2::1]:1"),
+        address("[2001:db8:1:2::ffff]:2"),
+        address("[2001:db8:1:3::1]:1"),
+    ] {
+        for _ in 0..3 {
+            anonymous(&setup.router, Method::GET, &path, source).await;
+        }
+    }
+    let entries = setup.entries(&AuditFilter::default()).await;
+    let mut summaries: Vec<(Option<String>, u64)> = entries
+        .iter()
+        .filter_map(|e| e.suppressed.map(|n| (e.source.clone(), n)))
+        .collect();
+    summaries.sort();
+    assert_eq!(
+        summaries,
+        vec![
+            (None, 1),
+            (Some("192.0.2.1".into()), 1),
+            (Some("192.0.2.2".into()), 1),
+            (Some("2001:db8:1:2::/64".into()), 4),
+            (Some("2001:db8:1:3::/64".into()), 1),
+        ],
+        "each source (an IPv6 /64 as one) writes 2 entries, the rest is summarised"
+    );
+    assert_eq!(entries.len(), 5 * 2 + 5);
+}
+
+#[tokio::test]
+async fn sources_beyond_the_country_limit_are_summarised_together() {
+    let config =
+        AuditConfig::default().with_refused_limits(1, 3, std::time::Duration::from_secs(3600));
+    let setup = setup(config).await;
+    for i in 1..=5 {
+        anonymous(
+            &setup.router,
+            Method::GET,
+            &format!("{RECORDS}/rk"),
+            address(&format!("192.0.2.{i}:1")),
+        )
+        .await;
+    }
+    let entries = setup.entries(&AuditFilter::default()).await;
+    assert_eq!(entries.len(), 4, "{entries:?}");
+    assert_eq!(entries[3].source.as_deref(), Some("*"));
+    assert_eq!(entries[3].suppressed, Some(2));
+}
+
+#[tokio::test]
+async fn a_summary_is_written_when_its_window_closes() {
+    let window = std::time::Duration::from_millis(200);
+    let setup = setup(AuditConfig::default().with_refused_limits(1, 1000, window)).await;
+    for _ in 0..3 {
+        anonymous(&setup.router, Method::GET, &format!("{RECORDS}/rk"), None).await;
+    }
+    let file = setup.dir.path().join("us").join(audit::FILE_NAME);
+    let mut summary = None;
+    // Without a flush and without further requests: the writer closes the window itself.
+    for _ in 0..200 {
+        summary = std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| serde_json::from_str::<AuditEntry>(line).ok())
+            .find(|e| e.suppressed.is_some());
+        if summary.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(summary.map(|e| e.suppressed), Some(Some(2)));
+}
+
+/// A data directory where `<dir>/<cc>/audit.log` is a directory: the trail cannot be opened,
+/// even by root.
+fn broken_trail(dir: &std::path::Path, cc: &str) -> std::path::PathBuf {
+    let blocker = dir.join(cc).join(audit::FILE_NAME);
+    std::fs::create_dir_all(blocker.join("in-the-way")).unwrap();
+    blocker
+}
+
+async fn get(router: &Router, path: &str) -> (StatusCode, http::HeaderMap, Value) {
+    let response = router
+        .clone()
+        .oneshot(Request::get(path).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, headers, serde_json::from_slice(&body).unwrap())
+}
+
+impl Setup {
+    /// An authenticated read of `path`: status, `Retry-After`, body.
+    async fn read(&self, path: &str) -> (StatusCode, Option<String>, Value) {
+        let request = Request::get(path)
+            .header(header::HOST, "pop.test")
+            .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
+            .header("x-env-id", ENV)
+            .body(Body::empty())
+            .unwrap();
+        let response = self.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            retry,
+            serde_json::from_slice(&body).unwrap_or(Value::Null),
+        )
+    }
+}
+
+#[tokio::test]
+async fn storage_requests_fail_closed_while_the_trail_cannot_be_written_and_recover() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = broken_trail(dir.path(), "us");
+    let setup = setup_in(dir, AuditConfig::default()).await;
+
+    let (status, retry, body) = setup.read(&format!("{RECORDS}/rk")).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(retry.as_deref(), Some("1"));
+    assert_eq!(body["errors"][0]["status"], 503);
+    assert_eq!(body["errors"][0]["source"], "audit");
+    let (status, _, body) = get(&setup.router, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        json!({"ready": false, "reasons": ["audit trail cannot be written"]})
+    );
+    // Other countries' trails work.
+    let (status, _, _) = setup.read("/v2/storage/records/de/rk").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+
+    std::fs::remove_dir_all(&blocker).unwrap();
+    let mut ready = None;
+    for _ in 0..200 {
+        let (status, _, body) = get(&setup.router, "/readyz").await;
+        if status == StatusCode::OK {
+            ready = Some(body);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ready,
+        Some(json!({"ready": true})),
+        "ready again once fixed"
+    );
+    let (status, _, _) = setup.read(&format!("{RECORDS}/rk")).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "served again");
+    let entries = setup.entries(&AuditFilter::default()).await;
+    assert_eq!(
+        entries.last().map(|e| (e.operation, e.status)),
+        Some((AuditOperation::Read, 404)),
+        "and audited"
+    );
+}
+
+#[tokio::test]
+async fn a_country_whose_trail_cannot_be_created_fails_closed_from_its_first_request() {
+    let setup = setup(AuditConfig::default()).await;
+    // Broken after the start, before the country's first request.
+    broken_trail(setup.dir.path(), "fr");
+    let (status, _, _) = setup.read("/v2/storage/records/fr/rk").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = get(&setup.router, "/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn a_trail_that_fails_open_serves_and_warns() {
+    let dir = tempfile::tempdir().unwrap();
+    broken_trail(dir.path(), "us");
+    let setup = setup_in(dir, AuditConfig::default().with_fail_open(true)).await;
+    let (status, _, _) = setup.read(&format!("{RECORDS}/rk")).await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "served without an audit entry"
+    );
+    let (status, _, body) = get(&setup.router, "/readyz").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        body,
+        json!({"ready": true, "warnings": ["audit trail cannot be written"]})
+    );
+}
+
+#[tokio::test]
+async fn a_server_with_a_writable_trail_or_none_is_ready() {
+    let setup = setup(AuditConfig::default()).await;
+    setup.call(Method::POST, RECORDS, Some(record("rk"))).await;
+    assert_eq!(
+        get(&setup.router, "/readyz").await.2,
+        json!({"ready": true})
+    );
+    let mut config = ServerConfig::in_memory();
+    config.audit = None;
+    let server = Server::new(config).await.unwrap();
+    let (status, _, body) = get(&server.router(), "/readyz").await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"ready": true})));
 }

@@ -12,7 +12,7 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 /// The route table: every (method, path) the server answers.
-const ROUTES: [(&str, &str); 16] = [
+const ROUTES: [(&str, &str); 17] = [
     ("post", "/v2/storage/records/{cc}"),
     ("post", "/v2/storage/records/{cc}/batchWrite"),
     ("post", "/v2/storage/records/{cc}/batchDelete"),
@@ -37,6 +37,7 @@ const ROUTES: [(&str, &str); 16] = [
     ("post", "/oauth2/token"),
     ("get", "/countries"),
     ("get", "/healthcheck"),
+    ("get", "/readyz"),
     ("get", "/openapi.json"),
 ];
 

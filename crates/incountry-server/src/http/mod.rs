@@ -5,13 +5,15 @@ mod oauth;
 pub(crate) mod openapi;
 mod records;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{
-    DefaultBodyLimit, Extension, FromRequestParts, MatchedPath, RawPathParams, Request, State,
+    ConnectInfo, DefaultBodyLimit, Extension, FromRequestParts, MatchedPath, RawPathParams,
+    Request, State,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -23,7 +25,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::audit::{AuditEntry, AuditOperation};
+use crate::audit::{AuditEntry, AuditOperation, Source as AuditSource};
 use crate::config::Countries;
 use crate::error::ApiError;
 use crate::partitions::{Partition, Partitions};
@@ -67,6 +69,7 @@ fn api(state: &Arc<AppState>) -> OpenApiRouter<Arc<AppState>> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .merge(storage)
         .routes(routes!(healthcheck))
+        .routes(routes!(readyz))
         .routes(routes!(oauth::token))
         .routes(routes!(countries))
         .routes(routes!(openapi_json))
@@ -128,6 +131,41 @@ async fn openapi_json(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> R
 )]
 async fn healthcheck() -> Json<Value> {
     Json(json!({"result": "ok"}))
+}
+
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    operation_id = "readyz",
+    tag = "service",
+    summary = "Whether the server can serve storage requests now",
+    description = "Not ready while a country's audit trail cannot be written (storage requests \
+                   of that country answer 503 then). A server whose trail fails open stays \
+                   ready and lists the problem in `warnings`.",
+    responses(
+        (status = 200, description = "Ready", body = openapi::Readiness),
+        (status = 503, description = "Not ready; `reasons` says why", body = openapi::Readiness),
+    )
+)]
+async fn readyz(State(app): State<Arc<AppState>>) -> Response {
+    let mut problems = Vec::new();
+    if let Some(log) = &app.audit {
+        if !log.unwritable().await.is_empty() {
+            problems.push("audit trail cannot be written");
+        }
+    }
+    let fails_open = app.audit.as_ref().is_some_and(|log| log.fails_open());
+    if problems.is_empty() {
+        Json(json!({"ready": true})).into_response()
+    } else if fails_open {
+        Json(json!({"ready": true, "warnings": problems})).into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"ready": false, "reasons": problems})),
+        )
+            .into_response()
+    }
 }
 
 #[utoipa::path(
@@ -197,7 +235,13 @@ impl AuditDetail {
     }
 }
 
-/// Writes one audit entry per storage request of a served country, after it is answered.
+/// Writes one audit entry per storage request of a served country, after it is answered;
+/// answers 503 without running the request while the country's trail cannot be written
+/// (unless the trail fails open).
+///
+/// A refused request's entry (401, 403, 429, 503, or no authenticated client) names no
+/// record key or attachment (those are whatever the client put in the path) and is counted
+/// per source address by the writer; every text member of an entry is bounded.
 async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let Some(log) = &app.audit else {
         return next.run(req).await;
@@ -206,6 +250,10 @@ async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Re
         .extensions()
         .get::<MatchedPath>()
         .and_then(|path| AuditOperation::of(req.method(), path.as_str()));
+    let source = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(address)| address.ip().to_canonical());
     let (mut parts, body) = req.into_parts();
     let params = RawPathParams::from_request_parts(&mut parts, &app)
         .await
@@ -215,39 +263,67 @@ async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Re
             params
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map(|(_, v)| v.to_owned())
+                .map(|(_, v)| crate::audit::bounded(v))
         })
     };
-    let (cc, rk, file_id) = (param("cc"), param("rk"), param("file_id"));
-    let response = next.run(Request::from_parts(parts, body)).await;
-    let country = cc
+    let country = param("cc")
         .and_then(|cc| Country::new(&cc).ok())
         .filter(|country| app.countries.serves(*country));
+    let req = Request::from_parts(parts, body);
     let (Some(operation), Some(country)) = (operation, country) else {
-        return response;
+        return next.run(req).await;
     };
+    let (rk, file_id) = (param("rk"), param("file_id"));
+    let response = if log.admits(country).await {
+        next.run(req).await
+    } else {
+        let mut response = ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit trail unavailable",
+            "audit",
+            "the audit trail cannot be written, so the request was not run; retry later",
+        )
+        .into_response();
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(AUDIT_RETRY_AFTER_SECONDS),
+        );
+        response
+    };
+    let status = response.status();
     let principal = response.extensions().get::<Principal>();
-    let detail = response
-        .extensions()
-        .get::<AuditDetail>()
-        .cloned()
-        .unwrap_or_default();
-    let entry = AuditEntry {
-        time: Utc::now(),
-        client_id: principal
-            .map(|p| p.client_id.to_string())
-            .filter(|id| !id.is_empty()),
-        environment_id: principal.map(|p| p.environment_id.to_string()),
-        operation,
-        record_key: detail.record_key.or(rk),
-        record_keys: detail.record_keys,
-        file_id: detail.file_id.or(file_id),
-        count: detail.count,
-        status: response.status().as_u16(),
-    };
-    log.record(country, entry).await;
+    let refused = principal.is_none()
+        || matches!(
+            status,
+            StatusCode::UNAUTHORIZED
+                | StatusCode::FORBIDDEN
+                | StatusCode::TOO_MANY_REQUESTS
+                | StatusCode::SERVICE_UNAVAILABLE
+        );
+    let mut entry = AuditEntry::new(operation, status.as_u16());
+    entry.client_id = principal
+        .map(|p| p.client_id.to_string())
+        .filter(|id| !id.is_empty());
+    entry.environment_id = principal.map(|p| p.environment_id.to_string());
+    entry.source = source.map(|ip| ip.to_string());
+    if !refused {
+        let detail = response
+            .extensions()
+            .get::<AuditDetail>()
+            .cloned()
+            .unwrap_or_default();
+        entry.record_key = detail.record_key.or(rk);
+        entry.record_keys = detail.record_keys;
+        entry.file_id = detail.file_id.or(file_id);
+        entry.count = detail.count;
+    }
+    let refused = refused.then(|| AuditSource::of(source));
+    log.record(country, entry.bounded(), refused).await;
     response
 }
+
+/// The `Retry-After` of a storage request refused because the audit trail cannot be written.
+const AUDIT_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Checks the bearer token and `x-env-id` of a storage request, and the client's rate limit.
 async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {

@@ -62,7 +62,8 @@ impl Modify for SecuritySchemes {
 }
 
 /// The refusals every storage route can answer before its handler runs: a bad token (401), a
-/// foreign environment (403) and a reached rate limit (429).
+/// foreign environment (403), a reached rate limit (429) and an audit trail that cannot be
+/// written (503).
 #[derive(utoipa::IntoResponses)]
 #[allow(dead_code)] // Describes responses; never constructed.
 pub(crate) enum Refusals {
@@ -82,6 +83,13 @@ pub(crate) enum Refusals {
         headers(("Retry-After" = u64, description = "Seconds to wait"))
     )]
     TooManyRequests(ErrorBody),
+    /// 503.
+    #[response(
+        status = 503,
+        description = "The country's audit trail cannot be written (the request was not run); see Retry-After",
+        headers(("Retry-After" = u64, description = "Seconds to wait"))
+    )]
+    Unavailable(ErrorBody),
 }
 
 /// The error body of every storage and service route.
@@ -404,4 +412,15 @@ pub(crate) struct CountryEntry {
 pub(crate) struct Health {
     /// `ok`.
     result: String,
+}
+
+/// The answer of `/readyz`.
+#[derive(ToSchema)]
+pub(crate) struct Readiness {
+    /// Whether storage requests can be served now.
+    ready: bool,
+    /// Why not, when not ready, e.g. `audit trail cannot be written`.
+    reasons: Option<Vec<String>>,
+    /// Problems of a server that stays ready (an audit trail that fails open).
+    warnings: Option<Vec<String>>,
 }
