@@ -356,8 +356,31 @@ impl AppState {
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes: 413 beyond, 400 when not JSON.
-pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, ApiError> {
+/// Whether `headers` declare a JSON body: `Content-Type: application/json`, parameters such
+/// as `charset` allowed (what every official SDK sends on its JSON routes).
+fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a JSON body of at most `limit` bytes: 415 unless `headers` declare JSON, 413 beyond
+/// the limit, 400 when not JSON or when an object names a member twice.
+pub(crate) async fn read_json(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Value, ApiError> {
+    if !declares_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            "content-type",
+            "the body must be sent as Content-Type: application/json",
+        ));
+    }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large =
             std::iter::successors(Some(&e as &(dyn std::error::Error + 'static)), |e| {
@@ -370,7 +393,7 @@ pub(crate) async fn read_json(body: Body, limit: usize) -> Result<Value, ApiErro
             ApiError::bad_request("body", "the body could not be read")
         }
     })?;
-    serde_json::from_slice(&bytes)
+    incountry_model::parse_json_strict(&bytes)
         .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
 }
 
