@@ -222,6 +222,6 @@ pub(crate) fn inline_or_stdin(argument: &str) -> Result<String, CommandError> {
 
 /// Parses JSON given on the command line, naming what it was for in the error.
 pub(crate) fn parse_json(what: &str, text: &str) -> Result<Value, CommandError> {
-    serde_json::from_str(text)
+    incountry_model::parse_json_strict(text.as_bytes())
         .map_err(|e| CommandError::Usage(format!("{what} is not valid JSON: {e}")))
 }

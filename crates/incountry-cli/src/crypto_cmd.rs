@@ -121,7 +121,9 @@ pub(crate) fn run(command: CryptoCommand) -> Outcome {
 
 fn parse_json(line: &str) -> Result<Value, String> {
     // serde_json's message may quote the input, which can be personal data: keep only where.
-    serde_json::from_str(line).map_err(|e| format!("not valid JSON (column {})", e.column()))
+    // Strict: an object naming a member twice is refused.
+    incountry_model::parse_json_strict(line.as_bytes())
+        .map_err(|e| format!("not valid JSON (column {})", e.column()))
 }
 
 /// Reads the secrets file and builds the `Crypto`; the message names the file and the problem,

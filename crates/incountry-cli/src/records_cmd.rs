@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
+use incountry_model::WIRE_RECORD_FIELDS;
 use incountry_storage::{FindFilter, FindResult, Record, Sort};
 use serde_json::{Map, Value, json};
 
@@ -240,7 +241,20 @@ fn parse_record(value: &Value) -> Result<Record, CommandError> {
     record_from_map(map)
 }
 
+/// Reads a record, refusing members a record does not have (as a server does): a misspelt
+/// `bodyy` would otherwise be dropped without a word. The members a record is printed with
+/// (`version`, `created_at`, ...) are known, so printed records can be written back.
 fn record_from_map(map: &Map<String, Value>) -> Result<Record, CommandError> {
+    if let Some(unknown) = map
+        .keys()
+        .find(|k| !WIRE_RECORD_FIELDS.contains(&k.as_str()))
+    {
+        return Err(CommandError::Usage(format!(
+            "record: {unknown:?} is not a member of a record (record_key, body, \
+             precommit_body, profile_key, parent_key, service_key1..5, key1..20, \
+             range_key1..10, expires_at)"
+        )));
+    }
     Record::from_json_map(map).map_err(|e| CommandError::Usage(format!("record: {e}")))
 }
 

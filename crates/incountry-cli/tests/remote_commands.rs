@@ -584,3 +584,114 @@ async fn migrate_reports_records_the_secrets_cannot_decrypt() {
         text(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn records_with_unknown_or_repeated_members_exit_2_naming_them() {
+    let fx = Fixture::new(SECRETS_V1).await;
+    let out = fx
+        .run(&[
+            "records",
+            "write",
+            "--country",
+            "de",
+            r#"{"record_key":"k","bodyy":"x","key_1":"y"}"#,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("bodyy"), "{}", text(&out.stderr));
+
+    let out = fx
+        .run(&[
+            "records",
+            "write",
+            "--country",
+            "de",
+            r#"{"record_key":"k","body":"x","body":"y"}"#,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("duplicate member \"body\""),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let lines = fx.path("batch.jsonl");
+    std::fs::write(
+        &lines,
+        "{\"record_key\":\"a\",\"body\":\"1\"}\n{\"record_key\":\"b\",\"key_1\":\"y\"}\n",
+    )
+    .unwrap();
+    let out = fx
+        .run(&[
+            "records",
+            "batch-write",
+            "--country",
+            "de",
+            lines.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("line 2") && stderr.contains("key_1"),
+        "{stderr}"
+    );
+
+    let array = fx.path("batch.json");
+    std::fs::write(
+        &array,
+        r#"[{"record_key":"a","body":"1","profile_kee":"p"}]"#,
+    )
+    .unwrap();
+    let out = fx
+        .run(&[
+            "records",
+            "batch-write",
+            "--country",
+            "de",
+            array.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("profile_kee"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let out = fx
+        .run(&[
+            "records",
+            "find",
+            "--country",
+            "de",
+            "--filter",
+            r#"{"key1": "a", "key1": "b"}"#,
+        ])
+        .await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("duplicate member"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // Nothing was stored; a record as `records read` prints it can be written back.
+    let storage = fx.storage(SECRETS_V1).await;
+    let found = storage.find("de", FindFilter::new()).await.unwrap();
+    assert!(found.records.is_empty());
+    let written = fx
+        .json(&[
+            "records",
+            "write",
+            "--country",
+            "de",
+            r#"{"record_key":"k","body":"x","key1":"y"}"#,
+        ])
+        .await;
+    let printed = written["record"].to_string();
+    assert!(printed.contains("created_at"), "{printed}");
+    fx.json(&["records", "write", "--country", "de", &printed])
+        .await;
+}

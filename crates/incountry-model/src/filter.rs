@@ -20,6 +20,18 @@ pub const MAX_LIMIT: u32 = 100;
 pub const SEARCH_KEYS_MIN_CHARS: usize = 3;
 /// The longest `search_keys` text, in characters.
 pub const SEARCH_KEYS_MAX_CHARS: usize = 200;
+/// The most values one find filter may hold, counted across every field, list, `$not` list,
+/// bound and `$or` branch (a `null` counts none, `search_keys` and `$like` one each).
+///
+/// The official SDKs set no limit; a server runs each value as one SQL parameter, and SQLite
+/// takes at most 32 766 of them in a statement (PostgreSQL 65 535), so this stays well below.
+pub const MAX_FILTER_VALUES: usize = 20_000;
+/// The most branches a `$or` may hold. Branches cannot nest (they take only string fields),
+/// so this is the whole width and depth of `$or`.
+///
+/// The official SDKs set no limit; each branch deepens the SQL expression by one level, and
+/// SQLite refuses expressions deeper than 1 000.
+pub const MAX_OR_BRANCHES: usize = 500;
 
 /// A string field of a record: hashed on the wire (search keys unless `hash_search_keys` is off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -640,10 +652,13 @@ impl FindFilter {
 
     /// Checks the rules the types cannot express: non-empty lists, no null on `created_at` and
     /// `updated_at`, dates in years 1..=9999, `search_keys` length and exclusivity, `$or`
-    /// shape, `limit` 1..=100, no sort field twice. Errors name the field.
+    /// shape (2..=[`MAX_OR_BRANCHES`] branches), at most [`MAX_FILTER_VALUES`] values,
+    /// `limit` 1..=100, no sort field twice. Errors name the field.
     pub fn validate(&self) -> Result<(), ModelError> {
+        let mut values = 0;
         for (field, condition) in &self.conditions {
             validate_condition(*field, condition)?;
+            values += value_count(condition);
         }
         if let Some(text) = &self.search_keys {
             let chars = text.chars().count();
@@ -672,6 +687,15 @@ impl FindFilter {
             if self.or.len() < 2 {
                 return Err(ModelError::validation("$or", "needs two or more filters"));
             }
+            if self.or.len() > MAX_OR_BRANCHES {
+                return Err(ModelError::validation(
+                    "$or",
+                    format!(
+                        "holds {} filters; $or may hold at most {MAX_OR_BRANCHES}",
+                        self.or.len()
+                    ),
+                ));
+            }
             for (i, branch) in self.or.iter().enumerate() {
                 let prefix = format!("$or[{i}]");
                 if branch.conditions.is_empty() {
@@ -680,8 +704,18 @@ impl FindFilter {
                 for (field, condition) in &branch.conditions {
                     validate_condition(Field::String(*field), condition)
                         .map_err(|e| e.within(&format!("{prefix}.")))?;
+                    values += value_count(condition);
                 }
             }
+        }
+        values += usize::from(self.search_keys.is_some());
+        if values > MAX_FILTER_VALUES {
+            return Err(ModelError::validation(
+                "filter",
+                format!(
+                    "holds {values} values in all; a find filter may hold at most {MAX_FILTER_VALUES}"
+                ),
+            ));
         }
         if !(1..=MAX_LIMIT).contains(&self.limit) {
             return Err(ModelError::validation(
@@ -852,6 +886,9 @@ impl FindFilter {
                     let Value::Array(branches) = value else {
                         return Err(ModelError::validation("$or", "must be a list of filters"));
                     };
+                    if branches.is_empty() {
+                        return Err(ModelError::validation("$or", "needs two or more filters"));
+                    }
                     filter.or = branches
                         .iter()
                         .enumerate()
@@ -915,8 +952,32 @@ fn for_each_string<'a>(condition: &'a Condition, each: &mut impl FnMut(&'a str, 
 
 const EMPTY: &str = "Filter cannot be empty";
 
+/// How many values `condition` holds, each one SQL parameter on a server.
+fn value_count(condition: &Condition) -> usize {
+    match condition {
+        Condition::Eq(_) | Condition::Like(_) => 1,
+        Condition::AnyOf(values) => values.len(),
+        Condition::Null => 0,
+        Condition::Operators(Operators { not, lower, upper }) => {
+            let not = match not {
+                Some(NotValue::Value(_)) => 1,
+                Some(NotValue::AnyOf(values)) => values.len(),
+                Some(NotValue::Null) | None => 0,
+            };
+            not + usize::from(lower.is_some()) + usize::from(upper.is_some())
+        }
+    }
+}
+
 fn validate_condition(field: Field, condition: &Condition) -> Result<(), ModelError> {
     let name = field.field_name();
+    let count = value_count(condition);
+    if count > MAX_FILTER_VALUES {
+        return Err(ModelError::validation(
+            name,
+            format!("holds {count} values; a find filter may hold at most {MAX_FILTER_VALUES}"),
+        ));
+    }
     let server_date = matches!(
         field,
         Field::Date(DateField::CreatedAt | DateField::UpdatedAt)

@@ -10,6 +10,7 @@
 //!   filter to the wire filter JSON and find options. It builds on `incountry-crypto`.
 //! - Wire types shared with our server: [`WireRecord`], [`ServerRecord`], [`AttachmentMeta`],
 //!   [`BatchWriteRequest`], [`FindRequest`], [`FindResponse`] and friends.
+//! - [`parse_json_strict`]: JSON that refuses an object naming a member twice.
 //! - [`ModelError`]: validation errors that name the field and the rule, response errors, and
 //!   wrapped crypto errors.
 //!
@@ -50,6 +51,7 @@ mod filter;
 mod keys;
 mod record;
 mod sort;
+mod strict_json;
 mod wire;
 
 pub use codec::{MAX_BATCH_RECORDS, MAX_PLAIN_KEY_CHARS, RecordCodec};
@@ -57,15 +59,16 @@ pub use country::Country;
 pub use date::{DateParseError, format_date, parse_date};
 pub use error::ModelError;
 pub use filter::{
-    Condition, DateField, Field, FilterField, FilterValue, FindFilter, IntField, Lower, MAX_LIMIT,
-    NotValue, Operators, OrFilter, OrderedField, SEARCH_KEYS_MAX_CHARS, SEARCH_KEYS_MIN_CHARS,
-    StringField, Upper,
+    Condition, DateField, Field, FilterField, FilterValue, FindFilter, IntField, Lower,
+    MAX_FILTER_VALUES, MAX_LIMIT, MAX_OR_BRANCHES, NotValue, Operators, OrFilter, OrderedField,
+    SEARCH_KEYS_MAX_CHARS, SEARCH_KEYS_MIN_CHARS, StringField, Upper,
 };
 pub use keys::{RangeKey, SearchKey, ServiceKey};
 pub use record::Record;
 pub use sort::{Sort, SortField, SortOrder};
+pub use strict_json::parse_json_strict;
 pub use wire::{
     AttachmentMeta, AttachmentMetaUpdate, BatchDeleteRequest, BatchWriteRequest,
-    BatchWriteResponse, FindMeta, FindOptions, FindRequest, FindResponse, RANGE_KEYS, ServerRecord,
-    TEXT_MEMBERS, WIRE_RECORD_FIELDS, WireRecord,
+    BatchWriteResponse, FindMeta, FindOptions, FindRequest, FindResponse, MAX_FILENAME_BYTES,
+    RANGE_KEYS, ServerRecord, TEXT_MEMBERS, WIRE_RECORD_FIELDS, WireRecord, validate_filename,
 };

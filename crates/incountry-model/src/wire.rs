@@ -220,12 +220,23 @@ pub const WIRE_RECORD_FIELDS: [&str; 46] = [
 ];
 
 impl WireRecord {
-    /// Checks what a server needs of a record it is asked to store: a non-empty `record_key`
-    /// and a non-empty `body`.
+    /// Checks what a server needs of a record it is asked to store: a non-empty `record_key`,
+    /// a non-empty `body`, and an `expires_at` (when given) that [`parse_date`](crate::parse_date)
+    /// reads and that falls in the years 1..=9999 in UTC, as any date the official SDKs send.
     pub fn validate(&self) -> Result<(), ModelError> {
         for (name, value) in [("record_key", &self.record_key), ("body", &self.body)] {
             if value.as_deref().is_none_or(str::is_empty) {
                 return Err(ModelError::validation(name, "must be a non-empty string"));
+            }
+        }
+        if let Some(text) = &self.expires_at {
+            let when = crate::date::parse_date(text)
+                .map_err(|e| ModelError::validation("expires_at", e.to_string()))?;
+            if !crate::date::in_range(&when) {
+                return Err(ModelError::validation(
+                    "expires_at",
+                    "must be a date in the years 1 to 9999 (UTC)",
+                ));
             }
         }
         Ok(())
@@ -466,6 +477,31 @@ impl AttachmentMeta {
     }
 }
 
+/// The longest attachment file name, in bytes of UTF-8: what file systems allow (`NAME_MAX`).
+/// A server refuses longer names on upload and rename; the SDK before sending.
+pub const MAX_FILENAME_BYTES: usize = 255;
+
+/// Checks that an attachment file name is at most [`MAX_FILENAME_BYTES`] bytes long; the
+/// error names `filename` and the limit.
+///
+/// ```
+/// use incountry_model::{MAX_FILENAME_BYTES, validate_filename};
+/// assert!(validate_filename(&"é".repeat(MAX_FILENAME_BYTES / 2)).is_ok());
+/// assert!(validate_filename(&"é".repeat(MAX_FILENAME_BYTES / 2 + 1)).is_err());
+/// ```
+pub fn validate_filename(filename: &str) -> Result<(), ModelError> {
+    if filename.len() > MAX_FILENAME_BYTES {
+        return Err(ModelError::validation(
+            "filename",
+            format!(
+                "is {} bytes long (UTF-8); a file name may be at most {MAX_FILENAME_BYTES} bytes",
+                filename.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// The body of `PATCH .../attachments/{file_id}/meta`: a new file name, MIME type, or both.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
@@ -479,7 +515,8 @@ pub struct AttachmentMetaUpdate {
 }
 
 impl AttachmentMetaUpdate {
-    /// Checks that at least one member is given and none is empty.
+    /// Checks that at least one member is given, none is empty, and the file name is at most
+    /// [`MAX_FILENAME_BYTES`] bytes long.
     pub fn validate(&self) -> Result<(), ModelError> {
         if self.filename.is_none() && self.mime_type.is_none() {
             return Err(ModelError::validation(
@@ -491,6 +528,9 @@ impl AttachmentMetaUpdate {
             if value.as_deref() == Some("") {
                 return Err(ModelError::validation(name, "must be a non-empty string"));
             }
+        }
+        if let Some(filename) = &self.filename {
+            validate_filename(filename)?;
         }
         Ok(())
     }

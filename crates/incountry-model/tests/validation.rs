@@ -6,8 +6,9 @@
 use chrono::{TimeZone, Utc};
 use incountry_crypto::Crypto;
 use incountry_model::{
-    AttachmentMetaUpdate, Country, DateField, FindFilter, ModelError, OrFilter, RangeKey, Record,
-    RecordCodec, SearchKey, Sort, SortField, StringField,
+    AttachmentMetaUpdate, Country, DateField, FindFilter, MAX_FILENAME_BYTES, MAX_FILTER_VALUES,
+    MAX_OR_BRANCHES, ModelError, OrFilter, RangeKey, Record, RecordCodec, SearchKey, Sort,
+    SortField, StringField, WireRecord,
 };
 use serde_json::{Value, json};
 
@@ -504,7 +505,89 @@ fn sort_fields_appear_once() {
     );
 }
 
+#[test]
+fn an_empty_or_list_is_rejected() {
+    assert_rejected(parse(json!({"$or": []})), "$or", "two or more");
+}
+
+#[test]
+fn a_list_over_the_value_limit_is_rejected_naming_the_limit() {
+    let values: Vec<String> = (0..=MAX_FILTER_VALUES).map(|i| i.to_string()).collect();
+    let limit = MAX_FILTER_VALUES.to_string();
+    assert_rejected(parse(json!({"key1": values})), "key1", &limit);
+    assert_rejected(
+        parse(json!({"profile_key": {"$not": values}})),
+        "profile_key",
+        &limit,
+    );
+    assert_rejected(
+        parse(json!({"$or": [{"key1": "a"}, {"key2": values}]})),
+        "$or[1].key2",
+        &limit,
+    );
+    // The SDK refuses it before sending.
+    let filter = FindFilter::new().any_of(SearchKey::Key1, values);
+    assert_rejected(hashed().encode_filter(&filter), "key1", &limit);
+}
+
+#[test]
+fn values_are_counted_across_the_whole_filter() {
+    let half: Vec<String> = (0..MAX_FILTER_VALUES / 2).map(|i| i.to_string()).collect();
+    // A null counts no value.
+    let exactly = json!({"key1": half, "$or": [{"key2": half}, {"key4": null}]});
+    assert!(parse(exactly.clone()).is_ok());
+    let mut over = exactly;
+    over["$or"][1] = json!({"key4": "one more"});
+    assert_rejected(
+        parse(over),
+        "filter",
+        &format!("{} values in all", MAX_FILTER_VALUES + 1),
+    );
+}
+
+#[test]
+fn or_takes_at_most_the_branch_limit() {
+    let branches =
+        |n: usize| -> Vec<Value> { (0..n).map(|i| json!({"key1": i.to_string()})).collect() };
+    assert!(parse(json!({"$or": branches(MAX_OR_BRANCHES)})).is_ok());
+    assert_rejected(
+        parse(json!({"$or": branches(1001)})),
+        "$or",
+        &format!("at most {MAX_OR_BRANCHES}"),
+    );
+}
+
+#[test]
+fn a_wire_record_needs_an_expires_at_in_python_years() {
+    for bad in [
+        "0000-12-31T00:00:00+00:00",
+        "0001-01-01T00:00:00+01:00",
+        "+10000-01-01T00:00:00Z",
+        "tomorrow",
+    ] {
+        let record: WireRecord =
+            serde_json::from_value(json!({"record_key": "k", "body": "b", "expires_at": bad}))
+                .unwrap();
+        assert_rejected(record.validate(), "expires_at", "");
+    }
+    let record: WireRecord = serde_json::from_value(
+        json!({"record_key": "k", "body": "b", "expires_at": "0001-01-01T00:00:00+00:00"}),
+    )
+    .unwrap();
+    assert!(record.validate().is_ok());
+}
+
 // ---- attachments ----
+
+#[test]
+fn attachment_file_names_are_at_most_255_bytes() {
+    let fits = "\u{e9}".repeat(MAX_FILENAME_BYTES / 2);
+    let update: AttachmentMetaUpdate = serde_json::from_value(json!({ "filename": fits })).unwrap();
+    assert!(update.validate().is_ok());
+    let over = format!("{fits}xx");
+    let update: AttachmentMetaUpdate = serde_json::from_value(json!({ "filename": over })).unwrap();
+    assert_rejected(update.validate(), "filename", "255 bytes");
+}
 
 #[test]
 fn attachment_meta_update_needs_a_filename_or_a_mime_type() {

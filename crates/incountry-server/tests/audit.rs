@@ -72,6 +72,7 @@ impl Setup {
             .header(header::HOST, "pop.test")
             .header(header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header("x-env-id", ENV)
+            .header(header::CONTENT_TYPE, "application/json")
             .body(body.map_or(Body::empty(), |b| Body::from(b.to_string())))
             .unwrap();
         let response = self.router.clone().oneshot(request).await.unwrap();
@@ -337,6 +338,7 @@ async fn no_trail_is_kept_when_auditing_is_off() {
             Request::post(RECORDS)
                 .header(header::AUTHORIZATION, format!("Bearer {token}"))
                 .header("x-env-id", ENV)
+                .header(header::CONTENT_TYPE, "application/json")
                 .body(Body::from(record("rk").to_string()))
                 .unwrap(),
         )

@@ -112,6 +112,7 @@ async fn present(router: &axum::Router, token: &str, keys: &[String]) -> u64 {
     let request = Request::post("/v2/storage/records/fi/find")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header("x-env-id", "env")
+        .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body.to_string()))
         .unwrap();
     let response = router.clone().oneshot(request).await.unwrap();

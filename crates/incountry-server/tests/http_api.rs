@@ -960,6 +960,7 @@ async fn only_configured_countries_are_served_and_listed() {
         Request::post(format!("/v2/storage/records/{cc}"))
             .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .header("x-env-id", ENV)
+            .header(header::CONTENT_TYPE, "application/json")
             .body(Body::from(record("r").to_string()))
             .unwrap()
     };

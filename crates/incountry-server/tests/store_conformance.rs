@@ -4,7 +4,9 @@
 //! dropped afterwards).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use incountry_model::{FindFilter, FindRequest, WireRecord};
+use incountry_model::{
+    FindFilter, FindRequest, MAX_FILTER_VALUES, MAX_OR_BRANCHES, WIRE_RECORD_FIELDS, WireRecord,
+};
 use incountry_server::{Store, StoreError, StoredAttachment};
 use serde_json::{Value, json};
 
@@ -420,6 +422,53 @@ mod conformance {
         assert_eq!(keys(store, mixed, all(), now).await, ["b", "c"]);
     }
 
+    /// Every value of a filter is one SQL parameter and every `$or` branch one level of the
+    /// SQL expression: the most of both the model allows runs (SQLite allows 32 766
+    /// parameters and a depth of 1 000).
+    pub(super) async fn the_largest_filter_the_model_allows_runs(store: &dyn Store) {
+        put(
+            store,
+            vec![
+                json!({"record_key": "a", "key1": "x"}),
+                json!({"record_key": "b", "key1": "x"}),
+            ],
+            t(0),
+        )
+        .await;
+        let top = 1_000;
+        let per_branch = (MAX_FILTER_VALUES - top) / MAX_OR_BRANCHES;
+        assert_eq!(top + per_branch * MAX_OR_BRANCHES, MAX_FILTER_VALUES);
+        let mut key1: Vec<String> = (1..top).map(|i| format!("no-{i}")).collect();
+        key1.push("x".into());
+        let nulls: Vec<&str> = ["profile_key", "parent_key"]
+            .into_iter()
+            .chain(WIRE_RECORD_FIELDS[5..10].iter().copied())
+            .chain(WIRE_RECORD_FIELDS[11..30].iter().copied())
+            .collect();
+        let branches: Vec<Value> = (0..MAX_OR_BRANCHES)
+            .map(|b| {
+                let mut keys: Vec<String> =
+                    (0..per_branch).map(|i| format!("no-{b}-{i}")).collect();
+                if b == MAX_OR_BRANCHES - 1 {
+                    keys[0] = "a".into();
+                }
+                let mut branch = serde_json::Map::new();
+                branch.insert("record_key".into(), json!(keys));
+                for name in &nulls {
+                    branch.insert((*name).into(), Value::Null);
+                }
+                Value::Object(branch)
+            })
+            .collect();
+        let largest = json!({"key1": key1, "$or": branches});
+        let page = store
+            .find(ENV, &filter(largest, all()), t(1))
+            .await
+            .unwrap();
+        assert_eq!(page.total, 1);
+        assert_eq!(page.records[0].record.record_key.as_deref(), Some("a"));
+    }
+
     pub(super) async fn sort_is_multi_key_with_nulls_last(store: &dyn Store) {
         put(
             store,
@@ -684,6 +733,7 @@ macro_rules! suite {
                 range_filters_on_range_keys_version_and_dates,
                 search_keys_and_like_are_case_sensitive_substrings,
                 or_matches_any_branch_and_ands_with_the_rest,
+                the_largest_filter_the_model_allows_runs,
                 sort_is_multi_key_with_nulls_last,
                 default_order_is_creation_order_and_pages_count_totals,
                 expired_records_are_invisible_and_swept,

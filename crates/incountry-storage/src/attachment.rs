@@ -101,7 +101,9 @@ impl AttachmentSource {
         &self.filename
     }
 
-    /// Checks the source before anything is sent: a file name, a readable file, the size.
+    /// Checks the source before anything is sent: a file name (at most
+    /// [`MAX_FILENAME_BYTES`](incountry_model::MAX_FILENAME_BYTES) bytes), a readable file, the
+    /// size.
     pub(crate) async fn check(&self) -> Result<(), StorageError> {
         if self.filename.is_empty() {
             return Err(StorageError::validation(
@@ -109,6 +111,7 @@ impl AttachmentSource {
                 "the file name must not be empty",
             ));
         }
+        incountry_model::validate_filename(&self.filename).map_err(StorageError::from_input)?;
         let size = match &self.content {
             Content::Bytes(bytes) => bytes.len() as u64,
             Content::Path(path) => {

@@ -565,3 +565,48 @@ async fn attachment_inputs_are_checked() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn attachment_file_names_over_255_bytes_are_refused_before_sending() {
+    let pop = FakePop::new();
+    let s = storage(&pop).await;
+    let over = "\u{e9}".repeat(128);
+    call_error(
+        &pop,
+        s.add_attachment("us", "k", AttachmentSource::from_bytes(over.clone(), "x"))
+            .await,
+        "filename",
+    )
+    .await;
+    call_error(
+        &pop,
+        s.update_attachment_meta("us", "k", "f")
+            .filename(over)
+            .await,
+        "filename",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn filters_over_the_server_limits_are_refused_before_sending() {
+    let pop = FakePop::new();
+    let s = storage(&pop).await;
+    let values: Vec<String> = (0..33_000).map(|i| i.to_string()).collect();
+    call_error(
+        &pop,
+        s.find("us", FindFilter::new().any_of(SearchKey::Key1, values))
+            .await,
+        "key1",
+    )
+    .await;
+    let branches: Vec<_> = (0..1_001)
+        .map(|i| incountry_storage::OrFilter::new().eq(SearchKey::Key1, i.to_string()))
+        .collect();
+    call_error(
+        &pop,
+        s.find("us", FindFilter::new().or(branches)).await,
+        "$or",
+    )
+    .await;
+}

@@ -191,6 +191,8 @@ async fn receive(app: &AppState, partition: &Partition, req: Request) -> Result<
             ));
         }
         let filename = part_filename(field.headers()).unwrap_or_else(|| "file".to_owned());
+        incountry_model::validate_filename(&filename)
+            .map_err(|e| ApiError::bad_request("filename", e.to_string()))?;
         let mime_type = field
             .content_type()
             .filter(|m| !m.trim().is_empty())
@@ -464,6 +466,7 @@ pub(super) async fn meta(
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
         (status = 404, description = "No such record or attachment", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 415, description = "Body not sent as Content-Type: application/json", body = openapi::ErrorBody),
         openapi::Refusals,
     )
 )]

@@ -503,15 +503,33 @@ pub(crate) fn body_error(error: &(dyn std::error::Error + 'static), limit: usize
     }
 }
 
-/// Reads a JSON body of at most `limit` bytes (see [`read_body`]): 413 beyond, 400 when not
-/// JSON.
+/// Whether `headers` declare a JSON body: `Content-Type: application/json`, parameters such
+/// as `charset` allowed (what every official SDK sends on its JSON routes).
+fn declares_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Reads a JSON body of at most `limit` bytes (see [`read_body`]): 415 unless `headers` declare JSON, 413 beyond
+/// the limit, 400 when not JSON or when an object names a member twice.
 pub(crate) async fn read_json(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<Value, ApiError> {
+    if !declares_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported media type",
+            "content-type",
+            "the body must be sent as Content-Type: application/json",
+        ));
+    }
     let bytes = read_body(headers, body, limit).await?;
-    serde_json::from_slice(&bytes)
+    incountry_model::parse_json_strict(&bytes)
         .map_err(|e| ApiError::bad_request("body", format!("not valid JSON: {e}")))
 }
 

@@ -22,23 +22,31 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
 }
 
 /// Reads `a=b&c=d`, percent-decoding and `+` as space, and tolerating raw spaces, `:` and `/`.
-fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+/// Values are kept as sent: a client id or secret with spaces around it is not the registered
+/// one. `None` when a parameter is named twice (RFC 6749 section 3.2: parameters must not be
+/// included more than once).
+fn parse_form(body: &[u8]) -> Option<Vec<(String, String)>> {
     let text = String::from_utf8_lossy(body);
-    text.split('&')
+    let form: Vec<(String, String)> = text
+        .split('&')
         .filter(|pair| !pair.is_empty())
         .map(|pair| {
             let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
             (decode(name), decode(value))
         })
-        .collect()
+        .collect();
+    let unique = {
+        let mut names = std::collections::HashSet::with_capacity(form.len());
+        form.iter().all(|(name, _)| names.insert(name.as_str()))
+    };
+    unique.then_some(form)
 }
 
 fn decode(text: &str) -> String {
     let spaced = text.replace('+', " ");
     percent_encoding::percent_decode_str(&spaced)
         .decode_utf8_lossy()
-        .trim()
-        .to_owned()
+        .into_owned()
 }
 
 fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
@@ -121,7 +129,9 @@ pub(super) async fn token(State(app): State<Arc<AppState>>, request: Request) ->
         }
         Err(e) => return e.into_response(),
     };
-    let form = parse_form(&body);
+    let Some(form) = parse_form(&body) else {
+        return oauth_error(StatusCode::BAD_REQUEST, "invalid_request");
+    };
     let field = |name: &str| {
         form.iter()
             .find(|(n, _)| n == name)
@@ -154,7 +164,9 @@ pub(super) async fn token(State(app): State<Arc<AppState>>, request: Request) ->
     if field("grant_type") != Some("client_credentials") {
         return oauth_error(StatusCode::BAD_REQUEST, "unsupported_grant_type");
     }
-    let Some(scope) = field("scope").filter(|s| !s.is_empty()) else {
+    // The scope is the environment id, sent back in `x-env-id`, which cannot carry spaces
+    // around it.
+    let Some(scope) = field("scope").filter(|s| !s.is_empty() && s.trim() == *s) else {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_scope");
     };
     if !client.admits_environment(scope, app.client_any_environment) {
@@ -190,7 +202,8 @@ mod tests {
     fn forms_read_encoded_and_raw_values() {
         let form = parse_form(
             b"grant_type=client_credentials&scope=my env&audience=https://a.example https://b.example&x=a%2Fb+c",
-        );
+        )
+        .unwrap();
         assert_eq!(
             form,
             vec![
@@ -203,5 +216,18 @@ mod tests {
                 ("x".into(), "a/b c".into()),
             ]
         );
+    }
+
+    #[test]
+    fn forms_keep_surrounding_spaces_and_refuse_a_parameter_named_twice() {
+        let form = parse_form(b"client_id=+id+&client_secret=%20s%20").unwrap();
+        assert_eq!(
+            form,
+            vec![
+                ("client_id".into(), " id ".into()),
+                ("client_secret".into(), " s ".into()),
+            ]
+        );
+        assert_eq!(parse_form(b"scope=a&scope=b"), None);
     }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use incountry_model::{
     BatchWriteResponse, FindMeta, FindRequest, FindResponse, MAX_BATCH_RECORDS, WIRE_RECORD_FIELDS,
-    WireRecord, parse_date,
+    WireRecord,
 };
 use serde_json::{Value, json};
 
@@ -22,7 +22,8 @@ use crate::error::ApiError;
 use crate::partitions::Partition;
 
 /// Reads one record of a write: a JSON object of known members with the right types, a
-/// non-empty `record_key` and `body`, and a valid `expires_at`. Server-set members are ignored.
+/// non-empty `record_key` and `body`, and a valid `expires_at` (years 1..=9999 in UTC).
+/// Server-set members are ignored.
 fn parse_record(value: Value, at: &str) -> Result<WireRecord, ApiError> {
     only_members(&value, at, &WIRE_RECORD_FIELDS)?;
     let Value::Object(map) = value else {
@@ -36,10 +37,6 @@ fn parse_record(value: Value, at: &str) -> Result<WireRecord, ApiError> {
     record.validate().map_err(|e| {
         ApiError::bad_request(format!("{at}.{}", e.field().unwrap_or("")), e.to_string())
     })?;
-    if let Some(text) = &record.expires_at {
-        parse_date(text)
-            .map_err(|e| ApiError::bad_request(format!("{at}.expires_at"), e.to_string()))?;
-    }
     Ok(record)
 }
 
@@ -66,6 +63,7 @@ async fn sweep(partition: &Partition, now: chrono::DateTime<Utc>) -> Result<(), 
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 415, description = "Body not sent as Content-Type: application/json", body = openapi::ErrorBody),
         openapi::Refusals,
     )
 )]
@@ -110,6 +108,7 @@ pub(super) async fn write(
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 415, description = "Body not sent as Content-Type: application/json", body = openapi::ErrorBody),
         openapi::Refusals,
     )
 )]
@@ -212,6 +211,7 @@ pub(super) async fn read(
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 415, description = "Body not sent as Content-Type: application/json", body = openapi::ErrorBody),
         openapi::Refusals,
     )
 )]
@@ -312,6 +312,7 @@ pub(super) async fn delete(
         (status = 400, description = "Bad input", body = openapi::ErrorBody),
         (status = 404, description = "Country not served", body = openapi::ErrorBody),
         (status = 413, description = "Body over the size limit", body = openapi::ErrorBody),
+        (status = 415, description = "Body not sent as Content-Type: application/json", body = openapi::ErrorBody),
         openapi::Refusals,
     )
 )]
