@@ -323,6 +323,32 @@ fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
 }
 
 #[cfg(test)]
+mod client_tests {
+    use super::*;
+
+    #[test]
+    fn clients_name_their_environments_after_the_last_at_sign() {
+        let client = parse_client("ops:p@ss:word@prod,staging").unwrap_or_else(|| panic!("parses"));
+        assert_eq!(client.client_id, "ops");
+        assert_eq!(client.client_secret, "p@ss:word");
+        assert_eq!(client.environments, ["prod", "staging"]);
+        let any = parse_client("ops:secret-without-env").unwrap_or_else(|| panic!("parses"));
+        assert!(any.environments.is_empty());
+        for bad in ["ops", ":s@e", "ops:@e", "ops:s@", "ops:s@e,", "ops:s@,e"] {
+            assert!(parse_client(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_development_client_is_bound_to_its_one_environment() {
+        let (client, environment) = development_client();
+        assert_eq!(client.environments, [environment.clone()]);
+        assert!(environment.starts_with("dev-env-"));
+        assert!(client.client_secret.len() >= incountry_server::MIN_CLIENT_SECRET_CHARS);
+    }
+}
+
+#[cfg(test)]
 mod audit_flag_tests {
     use super::*;
 
@@ -332,7 +358,7 @@ mod audit_flag_tests {
             #[command(flatten)]
             serve: ServeArgs,
         }
-        let mut argv = vec!["serve", "--client", "ops:an-operator-secret"];
+        let mut argv = vec!["serve", "--client", "ops:an-operator-secret@ops-env"];
         argv.extend_from_slice(extra);
         let args = <Cli as clap::Parser>::try_parse_from(argv)
             .map(|cli| cli.serve)

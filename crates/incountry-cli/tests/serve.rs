@@ -221,7 +221,10 @@ fn weak_secrets_and_clients_without_environments_need_the_operator_to_say_so() {
     let (code, stderr) = refused(&["--client", "a:short-secret@env"], data.path());
     assert_eq!(code, Some(2));
     assert!(stderr.contains("shorter than 16"), "{stderr}");
-    assert!(!stderr.contains("short-secret"), "the secret is echoed: {stderr}");
+    assert!(
+        !stderr.contains("short-secret"),
+        "the secret is echoed: {stderr}"
+    );
     let (child, _) = listening(
         &["--client", "a:short-secret@env", "--allow-weak-secrets"],
         data.path(),
@@ -267,7 +270,10 @@ fn a_second_server_on_the_same_data_directory_is_refused_with_the_holders_pid() 
     let (code, stderr) = refused(&[], data.path());
     assert_eq!(code, Some(1));
     assert!(
-        stderr.contains(&format!("in use by another incountry server (PID {})", first.id())),
+        stderr.contains(&format!(
+            "in use by another incountry server (PID {})",
+            first.id()
+        )),
         "{stderr}"
     );
     stop(first);
@@ -301,9 +307,7 @@ fn files_are_private_whatever_the_umask() {
     let address = address.expect("the server did not start");
     // An anonymous request leaves an audit entry.
     let mut stream = std::net::TcpStream::connect(&address).unwrap();
-    stream
-        .set_read_timeout(Some(WAIT))
-        .unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
     std::io::Write::write_all(
         &mut stream,
         b"GET /v2/storage/records/de/k HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",

@@ -38,6 +38,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -703,7 +704,13 @@ struct OpenTrail {
     size: u64,
     /// Entries written to the buffer since the last flush.
     unflushed: u64,
+    /// When an entry was last written to it.
+    used: Instant,
 }
+
+/// At most this many trail files are open at once; the least recently written is closed
+/// (flushed) to open another, so that a server serving many countries keeps its descriptors.
+const MAX_OPEN_TRAILS: usize = 32;
 
 /// A country whose trail failed.
 #[derive(Default)]
@@ -934,14 +941,21 @@ impl Writer {
     /// torn (readers skip the empty line).
     fn open(&mut self, country: Country) -> std::io::Result<&mut OpenTrail> {
         let reopened = self.failures.contains_key(&country);
+        if !self.files.contains_key(&country) && self.files.len() >= MAX_OPEN_TRAILS {
+            self.close_least_recent();
+        }
         match self.files.entry(country) {
             std::collections::hash_map::Entry::Occupied(open) => Ok(open.into_mut()),
             std::collections::hash_map::Entry::Vacant(slot) => {
                 let dir = country_dir(&self.root, country);
-                std::fs::create_dir_all(&dir)?;
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(&dir)?;
                 let file = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .mode(0o600)
                     .open(dir.join(FILE_NAME))?;
                 let mut size = file.metadata()?.len();
                 let mut file = BufWriter::new(file);
@@ -953,6 +967,7 @@ impl Writer {
                     file,
                     size,
                     unflushed: 0,
+                    used: Instant::now(),
                 }))
             }
         }
@@ -973,7 +988,25 @@ impl Writer {
         trail.file.write_all(line)?;
         trail.size += length;
         trail.unflushed += 1;
+        trail.used = Instant::now();
         Ok(())
+    }
+
+    /// Flushes and closes the trail written least recently.
+    fn close_least_recent(&mut self) {
+        let Some(oldest) = self
+            .files
+            .iter()
+            .min_by_key(|(_, trail)| trail.used)
+            .map(|(country, _)| *country)
+        else {
+            return;
+        };
+        if let Some(mut trail) = self.files.remove(&oldest) {
+            if let Err(e) = trail.file.flush() {
+                self.fail(oldest, &e, trail.unflushed);
+            }
+        }
     }
 
     /// Marks `country`'s trail failing (logged once per failure), `lost` entries with it.

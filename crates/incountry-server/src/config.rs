@@ -162,7 +162,7 @@ pub struct ServerConfig {
     /// Default 10 minutes.
     pub country_idle_close: Duration,
     /// The audit trail (`<data_dir>/<cc>/audit.log`, one JSON line per storage request);
-    /// `None` keeps none. Default: on, rotated at 10 MiB, 5 rotated files kept. With
+    /// `None` keeps none. Default: on, rotated at 10 MiB, every rotated file kept. With
     /// [`StorageConfig::InMemory`] it goes to the temporary directory, gone at shutdown.
     pub audit: Option<AuditConfig>,
 }

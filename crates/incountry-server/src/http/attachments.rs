@@ -204,9 +204,19 @@ async fn receive(app: &AppState, partition: &Partition, req: Request) -> Result<
         };
         let io_error = |e: std::io::Error| {
             tracing::error!(error = %e, "cannot write an upload");
-            ApiError::internal()
+            if crate::listener::is_resource_exhaustion(&e) {
+                ApiError::unavailable("the server is out of descriptors or disk space; retry later")
+            } else {
+                ApiError::internal()
+            }
         };
-        let mut file = tokio::fs::File::create(&path).await.map_err(io_error)?;
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .await
+            .map_err(io_error)?;
         let mut hasher = Sha256::new();
         let mut size: u64 = 0;
         while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {

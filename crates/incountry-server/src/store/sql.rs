@@ -817,6 +817,16 @@ macro_rules! sql_store {
                         statements.push(format!("CREATE SCHEMA IF NOT EXISTS {schema}"));
                     }
                     statements.extend(ddl($dialect, records, attachments));
+                    if $dialect == Dialect::Sqlite {
+                        // One transaction: one sync of the file instead of one per statement
+                        // (opening a new country's database is mostly these syncs).
+                        let mut transaction = self.pool.begin().await?;
+                        for statement in &statements {
+                            sqlx::query(statement).execute(&mut *transaction).await?;
+                        }
+                        transaction.commit().await?;
+                        return Ok(());
+                    }
                     for statement in &statements {
                         // Several servers migrating at once may race on the catalog.
                         let run = || async move {
