@@ -67,15 +67,29 @@ pub enum AuthError {
 
 impl AuthError {
     /// Whether this is an authentication failure (the official SDKs' authentication error):
-    /// the token endpoint failed or refused, or the API refused the token.
+    /// the token endpoint refused or answered something unusable, or the API refused the
+    /// token. A token endpoint that could not be reached is a network failure instead
+    /// ([`AuthError::is_network`]): the credentials were never judged.
     pub fn is_authentication(&self) -> bool {
+        match self {
+            Self::TokenEndpointStatus { .. }
+            | Self::TokenResponse { .. }
+            | Self::Unauthorized { .. }
+            | Self::InvalidToken => true,
+            Self::TokenRequest { source, .. } => !matches!(source, TransportError::Network { .. }),
+            Self::Config(_) | Self::Transport(_) => false,
+        }
+    }
+
+    /// Whether no (complete) answer came back, from the token endpoint or the API: a connect
+    /// failure, a timeout, a reset.
+    pub fn is_network(&self) -> bool {
         matches!(
             self,
-            Self::TokenEndpointStatus { .. }
-                | Self::TokenResponse { .. }
-                | Self::TokenRequest { .. }
-                | Self::Unauthorized { .. }
-                | Self::InvalidToken
+            Self::TokenRequest {
+                source: TransportError::Network { .. },
+                ..
+            } | Self::Transport(TransportError::Network { .. })
         )
     }
 }

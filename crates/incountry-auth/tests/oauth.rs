@@ -333,7 +333,7 @@ async fn a_malformed_token_response_is_an_authentication_error() {
 }
 
 #[tokio::test]
-async fn an_unreachable_token_endpoint_is_an_authentication_error() {
+async fn an_unreachable_token_endpoint_is_a_network_error() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = listener.local_addr().unwrap();
     drop(listener);
@@ -344,7 +344,8 @@ async fn an_unreachable_token_endpoint_is_an_authentication_error() {
         .unwrap();
     let error = provider.token(AUDIENCE, "", false).await.unwrap_err();
     assert!(matches!(error, AuthError::TokenRequest { .. }), "{error:?}");
-    assert!(error.is_authentication());
+    assert!(error.is_network(), "{error:?}");
+    assert!(!error.is_authentication(), "{error:?}");
 }
 
 #[tokio::test]

@@ -39,6 +39,22 @@ pub(crate) fn run(args: AuditArgs) -> Outcome {
             return Outcome::Usage;
         }
     };
+    // A mistyped data directory must not look like an empty trail. (A country with no
+    // trail yet in an existing data directory is just that: no entries.)
+    let problem = match std::fs::metadata(&args.data_dir) {
+        Ok(meta) if meta.is_dir() => None,
+        Ok(_) => Some("is not a directory".to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Some("no such directory".to_owned()),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(problem) = problem {
+        eprintln!(
+            "incountry audit: --data-dir {}: {problem} (give the directory \
+             `incountry serve --data-dir` writes to)",
+            args.data_dir.display()
+        );
+        return Outcome::Usage;
+    }
     let entries = match audit::read(&dir, &filter) {
         Ok(entries) => entries,
         Err(e) => {

@@ -71,9 +71,34 @@ pub(crate) struct ConnectArgs {
     /// Store and read bodies in plain text (no secrets needed; keys are still hashed).
     #[arg(long, global = true)]
     no_encryption: bool,
-    /// The timeout of each HTTP request, in seconds.
-    #[arg(long, value_name = "SECONDS", default_value_t = 30, global = true)]
+    /// The timeout of each HTTP request, in seconds (1 to 86400).
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 30,
+        global = true,
+        value_parser = timeout_seconds
+    )]
     timeout: u64,
+}
+
+/// The longest `--timeout`: a day.
+const MAX_TIMEOUT_SECONDS: u64 = 86_400;
+
+/// Parses `--timeout`: whole seconds from 1 to [`MAX_TIMEOUT_SECONDS`] (0 would fail every
+/// request at once).
+fn timeout_seconds(text: &str) -> Result<u64, String> {
+    let seconds: u64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a whole number of seconds"))?;
+    if (1..=MAX_TIMEOUT_SECONDS).contains(&seconds) {
+        Ok(seconds)
+    } else {
+        Err(format!(
+            "must be 1 to {MAX_TIMEOUT_SECONDS} seconds (got {seconds})"
+        ))
+    }
 }
 
 impl ConnectArgs {
@@ -82,7 +107,7 @@ impl ConnectArgs {
         let mut builder = Storage::builder()
             // Every setting comes from the flags, which clap already filled from INC_*.
             .env_vars(std::iter::empty::<(String, String)>())
-            .timeout(Duration::from_secs(self.timeout.max(1)));
+            .timeout(Duration::from_secs(self.timeout));
         if let Some(endpoint) = &self.endpoint {
             builder = builder.endpoint(endpoint);
         }
@@ -164,10 +189,16 @@ impl CommandError {
                 Outcome::Failed
             }
             Self::Storage(error) => {
-                let _ = write!(stderr, "incountry {command}: {error}");
+                let mut said = error.to_string();
+                let _ = write!(stderr, "incountry {command}: {said}");
                 let mut source = error.source();
                 while let Some(cause) = source {
-                    let _ = write!(stderr, ": {cause}");
+                    // Errors that show their source in their own message: say it once.
+                    let text = cause.to_string();
+                    if !said.contains(&text) {
+                        let _ = write!(stderr, ": {text}");
+                    }
+                    said = text;
                     source = cause.source();
                 }
                 let _ = writeln!(stderr);

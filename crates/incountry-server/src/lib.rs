@@ -35,6 +35,7 @@
 pub mod audit;
 mod config;
 mod countries;
+mod detach;
 mod error;
 mod http;
 mod listener;

@@ -89,7 +89,8 @@ pub enum StorageError {
         /// The start of the response body.
         body: String,
     },
-    /// The request got no (complete) response: connect failure, timeout, reset.
+    /// The request (to the API or to the token endpoint) got no (complete) response:
+    /// connect failure, timeout, reset.
     #[error("network error: {source}")]
     Network {
         /// The request method.
@@ -113,7 +114,9 @@ pub enum StorageError {
         #[source]
         source: Option<BoxError>,
     },
-    /// Authentication failed: the token endpoint refused or failed, or the API refused the token.
+    /// Authentication failed: the token endpoint refused or gave an unusable answer, or the
+    /// API refused the token. (A token endpoint that cannot be reached is a
+    /// [`StorageError::Network`].)
     #[error("authentication failed: {source}")]
     Authentication {
         /// The auth crate's error (status, URL and body excerpt).
@@ -340,6 +343,16 @@ impl StorageError {
     pub(crate) fn from_auth(error: AuthError) -> Self {
         match error {
             AuthError::Transport(inner) => Self::from_transport(inner),
+            // An unreachable (or hung) token endpoint is a network failure like an unreachable
+            // API: no answer came back, the credentials were never judged.
+            AuthError::TokenRequest {
+                url,
+                source: source @ TransportError::Network { .. },
+            } => Self::Network {
+                method: Method::POST,
+                url,
+                source,
+            },
             AuthError::Config(ref message) => Self::Config {
                 message: message.clone(),
                 source: Some(Box::new(error)),

@@ -306,7 +306,7 @@ async fn a_failing_token_endpoint_is_an_authentication_error_and_the_pop_is_not_
 }
 
 #[tokio::test]
-async fn a_hung_token_endpoint_times_out_as_an_authentication_error() {
+async fn a_hung_token_endpoint_times_out_as_a_network_error() {
     let tokens = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)))
@@ -315,7 +315,39 @@ async fn a_hung_token_endpoint_times_out_as_an_authentication_error() {
     let pop = untouched_pop().await;
     let storage = oauth_storage(&tokens, &pop).await;
     let error = bounded(storage.read("de", "k1")).await.unwrap_err();
-    assert_eq!(error.kind(), ErrorKind::Authentication, "{error}");
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert_eq!(error.method(), Some(&http::Method::POST), "{error}");
+    assert!(
+        error
+            .url()
+            .is_some_and(|url| url.ends_with("/oauth2/token")),
+        "{error}"
+    );
+    pop.verify().await;
+}
+
+#[tokio::test]
+async fn an_unreachable_token_endpoint_is_a_network_error_and_the_pop_is_not_called() {
+    // A port nothing listens on: connections are refused.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    let pop = untouched_pop().await;
+    let storage = builder(&pop.uri())
+        .client_credentials("client", "client secret")
+        .auth_endpoints([("default", format!("http://{address}/oauth2/token"))])
+        .build()
+        .await
+        .unwrap();
+    let error = bounded(storage.read("de", "k1")).await.unwrap_err();
+    assert_eq!(error.kind(), ErrorKind::Network, "{error}");
+    assert!(error.is_server(), "{error}");
+    assert_eq!(
+        error.url(),
+        Some(format!("http://{address}/oauth2/token").as_str()),
+        "{error}"
+    );
+    assert!(!error.to_string().contains("client secret"), "{error}");
     pop.verify().await;
 }
 

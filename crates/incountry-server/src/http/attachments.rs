@@ -37,6 +37,11 @@ const FILENAME_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
+/// Held while a replacement (`PUT`) moves its content into place and records its metadata:
+/// two replacements of one file name both reuse its file id, and unserialised, the content of
+/// one could end up under the metadata of the other.
+static REPLACING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Removes a half-written upload unless it was kept.
 struct UploadGuard {
     path: Option<PathBuf>,
@@ -256,6 +261,11 @@ async fn store_upload(
     let partition = app.partition(&cc).await?;
     require_record(&partition, env, &rk).await?;
     let mut upload = receive(&app, &partition, req).await?;
+    let _replacing = if replace {
+        Some(REPLACING.lock().await)
+    } else {
+        None
+    };
     let existing = if replace {
         partition
             .store

@@ -95,7 +95,25 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(Extension(document))
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
+        .layer(middleware::from_fn(run_to_the_end))
         .with_state(state)
+}
+
+/// Handles each request on a task of its own, so that a client that disconnects cannot cut
+/// it short: hyper then drops this future, but the handler (its store operations, moving an
+/// upload into place, removing a deleted record's files) and its audit entry run to their
+/// end; only the answer is lost. See `crate::detach` for what a cut used to break.
+async fn run_to_the_end(req: Request, next: Next) -> Response {
+    match crate::detach::detached(next.run(req)).await {
+        Ok(response) => response,
+        Err(crate::detach::Interrupted) => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting down",
+            "server",
+            "the server is shutting down",
+        )
+        .into_response(),
+    }
 }
 
 /// The serialised OpenAPI description.

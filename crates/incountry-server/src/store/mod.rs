@@ -122,6 +122,10 @@ pub enum StoreError {
     /// The database failed.
     #[error("database error")]
     Database(#[source] sqlx::Error),
+    /// The operation was cut short because the runtime is shutting down; it may or may not
+    /// have taken effect.
+    #[error("the operation was interrupted: the runtime is shutting down")]
+    Interrupted,
 }
 
 impl StoreError {
@@ -143,6 +147,11 @@ impl From<sqlx::Error> for StoreError {
 ///
 /// Every method is one database round trip or one transaction. Records whose `expires_at` is
 /// at or before `now` are invisible to every read; [`Store::sweep_expired`] deletes them.
+///
+/// [`SqliteStore`] and [`PostgresStore`] are cancel-safe: each operation runs on a tokio task
+/// of its own, so dropping its future (a client that disconnects) never leaves a transaction
+/// open or a connection lost; the operation then completes or rolls back unobserved. They
+/// need a tokio runtime.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug {
     /// Creates the tables and indexes if they do not exist (idempotent).

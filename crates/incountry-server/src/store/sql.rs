@@ -585,6 +585,15 @@ where
     op().await
 }
 
+/// Runs one store operation on a task of its own (see `crate::detach`).
+async fn in_task<T: Send + 'static>(
+    operation: impl std::future::Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> Result<T, StoreError> {
+    crate::detach::detached(operation)
+        .await
+        .unwrap_or(Err(StoreError::Interrupted))
+}
+
 fn group_attachments(list: Vec<StoredAttachment>) -> HashMap<String, Vec<StoredAttachment>> {
     let mut out: HashMap<String, Vec<StoredAttachment>> = HashMap::new();
     for attachment in list {
@@ -636,11 +645,15 @@ impl SqliteStore {
     /// A fresh database in memory (gone when the store is dropped), migrated.
     pub async fn in_memory() -> Result<Self, StoreError> {
         let options = SqliteConnectOptions::from_str("sqlite::memory:")?;
+        // The database lives in this one connection: nothing may close it. No liveness ping
+        // before each use either: a ping cancelled halfway closes the connection it tests
+        // (the operations also run detached, see `crate::detach`).
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let store = Self {
@@ -807,9 +820,10 @@ macro_rules! sql_store {
                     .transpose()
             }
 
-            #[async_trait]
-            impl Store for $store {
-                async fn migrate(&self) -> Result<(), StoreError> {
+            /// The operations themselves, run by the [`Store`] methods below on a task of their
+            /// own (see `crate::detach`): only ever awaited there, never dropped halfway.
+            impl $store {
+                async fn migrate_in_task(&self) -> Result<(), StoreError> {
                     let (records, attachments) = self.tables();
                     let mut statements = Vec::new();
                     if $dialect == Dialect::Postgres {
@@ -844,7 +858,7 @@ macro_rules! sql_store {
                     Ok(())
                 }
 
-                async fn upsert_batch(
+                async fn upsert_batch_in_task(
                     &self,
                     env: &str,
                     records: &[WireRecord],
@@ -927,15 +941,12 @@ macro_rules! sql_store {
                         .collect())
                 }
 
-                async fn get(
+                async fn get_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
                     now: DateTime<Utc>,
                 ) -> Result<Option<StoredRecord>, StoreError> {
-                    if let Some(found) = self.point_read(env, record_key, now) {
-                        return Ok(found);
-                    }
                     let (records, _) = self.tables();
                     let mut sql = Sql::new($dialect);
                     sql.push(&format!(
@@ -959,7 +970,7 @@ macro_rules! sql_store {
                     }))
                 }
 
-                async fn delete(
+                async fn delete_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
@@ -996,7 +1007,7 @@ macro_rules! sql_store {
                     .await
                 }
 
-                async fn delete_many(
+                async fn delete_many_in_task(
                     &self,
                     env: &str,
                     record_keys: &[String],
@@ -1030,7 +1041,7 @@ macro_rules! sql_store {
                     .await
                 }
 
-                async fn find(
+                async fn find_in_task(
                     &self,
                     env: &str,
                     filter: &FindFilter,
@@ -1075,7 +1086,7 @@ macro_rules! sql_store {
                     })
                 }
 
-                async fn attachment_by_filename(
+                async fn attachment_by_filename_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
@@ -1084,7 +1095,7 @@ macro_rules! sql_store {
                     one_attachment(self, env, record_key, "filename", filename).await
                 }
 
-                async fn attachment(
+                async fn attachment_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
@@ -1093,7 +1104,7 @@ macro_rules! sql_store {
                     one_attachment(self, env, record_key, "file_id", file_id).await
                 }
 
-                async fn put_attachment(
+                async fn put_attachment_in_task(
                     &self,
                     env: &str,
                     attachment: &StoredAttachment,
@@ -1141,7 +1152,7 @@ macro_rules! sql_store {
                     .await
                 }
 
-                async fn update_attachment(
+                async fn update_attachment_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
@@ -1172,7 +1183,7 @@ macro_rules! sql_store {
                         .transpose()
                 }
 
-                async fn delete_attachment(
+                async fn delete_attachment_in_task(
                     &self,
                     env: &str,
                     record_key: &str,
@@ -1189,7 +1200,7 @@ macro_rules! sql_store {
                     Ok(query(&sql).execute(&self.pool).await?.rows_affected() > 0)
                 }
 
-                async fn sweep_expired(
+                async fn sweep_expired_in_task(
                     &self,
                     now: DateTime<Utc>,
                 ) -> Result<(u64, Vec<String>), StoreError> {
@@ -1216,6 +1227,172 @@ macro_rules! sql_store {
                         Ok((deleted, files))
                     })
                     .await
+                }
+            }
+
+            /// Each operation runs on a task of its own that owns copies of its inputs: a
+            /// caller that drops the future (a disconnected client's handler) cannot leave a
+            /// transaction open or lose the connection halfway (see `crate::detach`).
+            #[async_trait]
+            impl Store for $store {
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    let store = self.clone();
+                    in_task(async move { store.migrate_in_task().await }).await
+                }
+
+                async fn upsert_batch(
+                    &self,
+                    env: &str,
+                    records: &[WireRecord],
+                    now: DateTime<Utc>,
+                ) -> Result<Vec<StoredRecord>, StoreError> {
+                    let (store, env, records) = (self.clone(), env.to_owned(), records.to_vec());
+                    in_task(async move { store.upsert_batch_in_task(&env, &records, now).await })
+                        .await
+                }
+
+                async fn get(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<StoredRecord>, StoreError> {
+                    // A point read is synchronous: nothing to cut.
+                    if let Some(found) = self.point_read(env, record_key, now) {
+                        return Ok(found);
+                    }
+                    let (store, env, key) = (self.clone(), env.to_owned(), record_key.to_owned());
+                    in_task(async move { store.get_in_task(&env, &key, now).await }).await
+                }
+
+                async fn delete(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<Vec<String>>, StoreError> {
+                    let (store, env, key) = (self.clone(), env.to_owned(), record_key.to_owned());
+                    in_task(async move { store.delete_in_task(&env, &key, now).await }).await
+                }
+
+                async fn delete_many(
+                    &self,
+                    env: &str,
+                    record_keys: &[String],
+                ) -> Result<(u64, Vec<String>), StoreError> {
+                    let (store, env, keys) = (self.clone(), env.to_owned(), record_keys.to_vec());
+                    in_task(async move { store.delete_many_in_task(&env, &keys).await }).await
+                }
+
+                async fn find(
+                    &self,
+                    env: &str,
+                    filter: &FindFilter,
+                    now: DateTime<Utc>,
+                ) -> Result<FindPage, StoreError> {
+                    let (store, env, filter) = (self.clone(), env.to_owned(), filter.clone());
+                    in_task(async move { store.find_in_task(&env, &filter, now).await }).await
+                }
+
+                async fn attachment_by_filename(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    filename: &str,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (store, env, key, name) = (
+                        self.clone(),
+                        env.to_owned(),
+                        record_key.to_owned(),
+                        filename.to_owned(),
+                    );
+                    in_task(async move {
+                        store.attachment_by_filename_in_task(&env, &key, &name).await
+                    })
+                    .await
+                }
+
+                async fn attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (store, env, key, id) = (
+                        self.clone(),
+                        env.to_owned(),
+                        record_key.to_owned(),
+                        file_id.to_owned(),
+                    );
+                    in_task(async move { store.attachment_in_task(&env, &key, &id).await }).await
+                }
+
+                async fn put_attachment(
+                    &self,
+                    env: &str,
+                    attachment: &StoredAttachment,
+                    now: DateTime<Utc>,
+                ) -> Result<StoredAttachment, StoreError> {
+                    let (store, env, attachment) =
+                        (self.clone(), env.to_owned(), attachment.clone());
+                    in_task(async move { store.put_attachment_in_task(&env, &attachment, now).await })
+                        .await
+                }
+
+                async fn update_attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                    filename: Option<&str>,
+                    mime_type: Option<&str>,
+                    now: DateTime<Utc>,
+                ) -> Result<Option<StoredAttachment>, StoreError> {
+                    let (store, env, key, id) = (
+                        self.clone(),
+                        env.to_owned(),
+                        record_key.to_owned(),
+                        file_id.to_owned(),
+                    );
+                    let (filename, mime_type) =
+                        (filename.map(str::to_owned), mime_type.map(str::to_owned));
+                    in_task(async move {
+                        store
+                            .update_attachment_in_task(
+                                &env,
+                                &key,
+                                &id,
+                                filename.as_deref(),
+                                mime_type.as_deref(),
+                                now,
+                            )
+                            .await
+                    })
+                    .await
+                }
+
+                async fn delete_attachment(
+                    &self,
+                    env: &str,
+                    record_key: &str,
+                    file_id: &str,
+                ) -> Result<bool, StoreError> {
+                    let (store, env, key, id) = (
+                        self.clone(),
+                        env.to_owned(),
+                        record_key.to_owned(),
+                        file_id.to_owned(),
+                    );
+                    in_task(async move { store.delete_attachment_in_task(&env, &key, &id).await })
+                        .await
+                }
+
+                async fn sweep_expired(
+                    &self,
+                    now: DateTime<Utc>,
+                ) -> Result<(u64, Vec<String>), StoreError> {
+                    let store = self.clone();
+                    in_task(async move { store.sweep_expired_in_task(now).await }).await
                 }
             }
         }
