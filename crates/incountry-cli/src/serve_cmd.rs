@@ -342,7 +342,7 @@ mod client_tests {
     #[test]
     fn the_development_client_is_bound_to_its_one_environment() {
         let (client, environment) = development_client();
-        assert_eq!(client.environments, [environment.clone()]);
+        assert_eq!(client.environments, std::slice::from_ref(&environment));
         assert!(environment.starts_with("dev-env-"));
         assert!(client.client_secret.len() >= incountry_server::MIN_CLIENT_SECRET_CHARS);
     }

@@ -44,17 +44,17 @@ impl Served {
             .spawn()
             .unwrap();
         let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        for line in lines {
-            let line = line.unwrap();
-            if let Some(address) = line.strip_prefix("listening on http://") {
-                return Self {
-                    child,
-                    address: address.to_owned(),
-                };
+        let address = lines
+            .map(|line| line.unwrap())
+            .find_map(|line| line.strip_prefix("listening on http://").map(str::to_owned));
+        match address {
+            Some(address) => Self { child, address },
+            None => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("incountry serve ended without listening");
             }
         }
-        let _ = child.kill();
-        panic!("incountry serve ended without listening");
     }
 
     fn url(&self) -> String {

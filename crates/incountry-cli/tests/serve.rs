@@ -187,14 +187,17 @@ fn refused(args: &[&str], data_dir: &std::path::Path) -> (Option<i32>, String) {
 fn listening(args: &[&str], data_dir: &std::path::Path) -> (Child, String) {
     let mut child = spawn_serve(args, data_dir);
     let lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines {
-        let line = line.unwrap();
-        if let Some(address) = line.strip_prefix("listening on http://") {
-            return (child, address.to_owned());
+    let address = lines
+        .map(|line| line.unwrap())
+        .find_map(|line| line.strip_prefix("listening on http://").map(str::to_owned));
+    match address {
+        Some(address) => (child, address),
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("incountry serve ended without listening");
         }
     }
-    let _ = child.kill();
-    panic!("incountry serve ended without listening");
 }
 
 fn stop(mut child: Child) -> String {

@@ -210,7 +210,7 @@ mod failure_tests {
     fn failures_block_after_the_burst_and_unblock_over_time() {
         let limiter = FailureLimiter::new(RateLimit::new(60, 3));
         let start = Instant::now();
-        let keys = ["client\0a".to_owned(), "source\01.2.3.4".to_owned()];
+        let keys = ["client\0a".to_owned(), format!("source\0{}", "1.2.3.4")];
         for _ in 0..3 {
             assert_eq!(limiter.blocked(&keys, start), None);
             limiter.failed(&keys, start);

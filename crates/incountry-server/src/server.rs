@@ -68,6 +68,7 @@ impl Server {
             public_urls: config.public_urls.clone(),
             limiter: config.rate_limit.map(crate::rate_limit::Limiter::new),
             token_failures: crate::rate_limit::FailureLimiter::new(config.token_failure_limit),
+            requests: TaskTracker::new(),
             audit,
         };
         Ok(Self {
@@ -282,6 +283,19 @@ impl RunningServer {
             self.stop.now.cancel();
             // Each connection task ends at its next poll once told to stop now.
             let _ = tokio::time::timeout(deadline, self.tracker.wait()).await;
+        }
+        // Requests whose clients left run on (see `run_to_the_end`); their work and audit
+        // entries finish before the trail is flushed, within the same deadline.
+        let requests = &self.server.state.requests;
+        requests.close();
+        if tokio::time::timeout(deadline, requests.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                requests = requests.len(),
+                "requests still running at the shutdown deadline"
+            );
         }
         self.server.flush_audit().await;
         Ok(())

@@ -45,6 +45,8 @@ pub(crate) struct AppState {
     pub(crate) public_urls: Vec<String>,
     pub(crate) limiter: Option<crate::rate_limit::Limiter>,
     pub(crate) token_failures: crate::rate_limit::FailureLimiter,
+    /// The requests being handled (each on a task of its own, see `run_to_the_end`).
+    pub(crate) requests: tokio_util::task::TaskTracker,
     pub(crate) audit: Option<crate::audit::AuditLog>,
 }
 
@@ -95,16 +97,20 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .layer(Extension(document))
         .layer(DefaultBodyLimit::disable())
         .layer(middleware::from_fn(log_request))
-        .layer(middleware::from_fn(run_to_the_end))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            run_to_the_end,
+        ))
         .with_state(state)
 }
 
 /// Handles each request on a task of its own, so that a client that disconnects cannot cut
 /// it short: hyper then drops this future, but the handler (its store operations, moving an
 /// upload into place, removing a deleted record's files) and its audit entry run to their
-/// end; only the answer is lost. See `crate::detach` for what a cut used to break.
-async fn run_to_the_end(req: Request, next: Next) -> Response {
-    match crate::detach::detached(next.run(req)).await {
+/// end; only the answer is lost. See `crate::detach` for what a cut used to break. The tasks
+/// are tracked, so that a graceful shutdown waits for them (within its deadline).
+async fn run_to_the_end(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    match crate::detach::detached(app.requests.track_future(next.run(req))).await {
         Ok(response) => response,
         Err(crate::detach::Interrupted) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
