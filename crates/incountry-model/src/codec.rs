@@ -7,7 +7,7 @@ use crate::error::ModelError;
 use crate::filter::FindFilter;
 use crate::keys::SearchKey;
 use crate::record::Record;
-use crate::wire::{BatchDeleteRequest, BatchWriteRequest, FindOptions, FindRequest, WireRecord};
+use crate::wire::{BatchDeleteRequest, FindOptions, FindRequest, WireRecord};
 
 /// The most characters a plain (unhashed) search key may have.
 pub const MAX_PLAIN_KEY_CHARS: usize = 256;
@@ -100,28 +100,6 @@ impl RecordCodec {
         let wire =
             encrypt_record(&self.crypto, &self.index, &plain).map_err(ModelError::Encrypt)?;
         WireRecord::from_json_map(wire)
-    }
-
-    /// Encodes 1..=100 records for a batch write; errors name the record as `records[i]`.
-    pub fn encode_batch(&self, records: &[Record]) -> Result<BatchWriteRequest, ModelError> {
-        if records.is_empty() || records.len() > MAX_BATCH_RECORDS {
-            return Err(ModelError::validation(
-                "records",
-                format!(
-                    "a batch must hold 1 to {MAX_BATCH_RECORDS} records (got {})",
-                    records.len()
-                ),
-            ));
-        }
-        let encoded = records
-            .iter()
-            .enumerate()
-            .map(|(i, record)| {
-                self.encode(record)
-                    .map_err(|e| e.within(&format!("records[{i}].")))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(BatchWriteRequest::new(encoded))
     }
 
     /// Encodes a batch delete (5.0) of the records with these keys: `{"filter": {"record_key":

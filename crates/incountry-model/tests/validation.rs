@@ -141,27 +141,6 @@ fn plain_search_keys_are_at_most_256_characters_on_write() {
 }
 
 #[test]
-fn batch_write_takes_1_to_100_records() {
-    assert_rejected(hashed().encode_batch(&[]), "records", "1 to 100");
-    let many: Vec<Record> = (0..101).map(|i| Record::new(format!("k{i}"))).collect();
-    assert_rejected(hashed().encode_batch(&many), "records", "1 to 100");
-    assert_eq!(
-        hashed().encode_batch(&many[..100]).unwrap().records.len(),
-        100
-    );
-}
-
-#[test]
-fn batch_write_names_the_invalid_record() {
-    let records = [Record::new("a"), Record::new("b"), Record::new("")];
-    assert_rejected(
-        hashed().encode_batch(&records),
-        "records[2].record_key",
-        "non-empty",
-    );
-}
-
-#[test]
 fn search_key_numbers_out_of_range_are_reported() {
     assert_eq!(SearchKey::new(0), None);
     assert_eq!(SearchKey::new(21), None);

@@ -376,16 +376,29 @@ async fn plain_search_keys_are_at_most_256_characters() {
 async fn batch_write_takes_1_to_100_valid_records() {
     let pop = FakePop::new();
     let s = storage(&pop).await;
-    call_error(&pop, s.batch_write("us", Vec::new()).await, "records").await;
-    let many = (0..101).map(|i| Record::new(format!("k{i}"))).collect();
-    call_error(&pop, s.batch_write("us", many).await, "records").await;
-    let bad = vec![Record::new("ok"), Record::new("")];
-    call_error(
-        &pop,
-        s.batch_write("us", bad).await,
-        "records[1].record_key",
-    )
-    .await;
+    let empty = s.batch_write("us", Vec::new()).await;
+    assert!(
+        format!("{:?}", empty.as_ref().err()).contains("1 to 100"),
+        "{empty:?}"
+    );
+    call_error(&pop, empty, "records").await;
+    let many: Vec<Record> = (0..101).map(|i| Record::new(format!("k{i}"))).collect();
+    let over = s.batch_write("us", many.clone()).await;
+    assert!(
+        format!("{:?}", over.as_ref().err()).contains("1 to 100"),
+        "{over:?}"
+    );
+    call_error(&pop, over, "records").await;
+    let bad = vec![Record::new("ok"), Record::new("b"), Record::new("")];
+    let named = s.batch_write("us", bad).await;
+    assert!(
+        format!("{:?}", named.as_ref().err()).contains("non-empty"),
+        "{named:?}"
+    );
+    call_error(&pop, named, "records[2].record_key").await;
+    // Exactly 100 is a batch.
+    s.batch_write("us", many[..100].to_vec()).await.unwrap();
+    assert_eq!(pop.requests(), 1);
 }
 
 #[tokio::test]

@@ -604,6 +604,15 @@ fn group_attachments(list: Vec<StoredAttachment>) -> HashMap<String, Vec<StoredA
     out
 }
 
+/// What a read by record key on the calling thread gave.
+enum PointRead {
+    /// The reader answered: the record, or `None` when there is none (or it expired).
+    Answered(Option<StoredRecord>),
+    /// There is no point reader (memory, PostgreSQL) or it could not answer (busy, an error):
+    /// read through the pool instead.
+    Unanswered,
+}
+
 /// A record store in SQLite: one database (file or memory) per country.
 ///
 /// Files use WAL mode with `synchronous=FULL`, so an acknowledged write survives a crash.
@@ -668,20 +677,16 @@ impl SqliteStore {
         ("records", "attachments")
     }
 
-    /// The record read on this thread by the point reader, or `None` when there is none or
-    /// it could not answer (the caller then reads through the pool).
-    fn point_read(
-        &self,
-        env: &str,
-        record_key: &str,
-        now: DateTime<Utc>,
-    ) -> Option<Option<StoredRecord>> {
-        let reader = self.point_reader.as_ref()?;
+    /// The record read on this thread by the point reader, if it could answer.
+    fn point_read(&self, env: &str, record_key: &str, now: DateTime<Utc>) -> PointRead {
+        let Some(reader) = self.point_reader.as_ref() else {
+            return PointRead::Unanswered;
+        };
         match reader.get(env, record_key, now) {
-            Ok(found) => Some(found),
+            Ok(found) => PointRead::Answered(found),
             Err(e) => {
                 tracing::debug!(error = %e, "point read not answered; reading through the pool");
-                None
+                PointRead::Unanswered
             }
         }
     }
@@ -741,8 +746,8 @@ impl PostgresStore {
 
     /// PostgreSQL reads always go through the pool (its client does not hand statements
     /// between threads).
-    fn point_read(&self, _: &str, _: &str, _: DateTime<Utc>) -> Option<Option<StoredRecord>> {
-        None
+    fn point_read(&self, _: &str, _: &str, _: DateTime<Utc>) -> PointRead {
+        PointRead::Unanswered
     }
 
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, sqlx::Error> {
@@ -1258,7 +1263,7 @@ macro_rules! sql_store {
                     now: DateTime<Utc>,
                 ) -> Result<Option<StoredRecord>, StoreError> {
                     // A point read is synchronous: nothing to cut.
-                    if let Some(found) = self.point_read(env, record_key, now) {
+                    if let PointRead::Answered(found) = self.point_read(env, record_key, now) {
                         return Ok(found);
                     }
                     let (store, env, key) = (self.clone(), env.to_owned(), record_key.to_owned());
