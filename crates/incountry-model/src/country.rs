@@ -101,6 +101,13 @@ impl fmt::Display for Country {
     }
 }
 
+/// A country where the SDK takes a country as text (`impl Into<String>`).
+impl From<Country> for String {
+    fn from(country: Country) -> Self {
+        country.as_str().to_owned()
+    }
+}
+
 impl AsRef<str> for Country {
     fn as_ref(&self) -> &str {
         self.as_str()

@@ -54,13 +54,13 @@ pub(crate) struct Inner {
 /// ```
 #[must_use = "a call does nothing until it is awaited"]
 #[derive(Debug)]
-pub struct Call<'a, Op> {
-    storage: &'a Storage,
+pub struct Call<Op> {
+    storage: Storage,
     op: Op,
     headers: Vec<(String, String)>,
 }
 
-impl<Op> Call<'_, Op> {
+impl<Op> Call<Op> {
     /// Adds a custom HTTP header to the request(s) of this call. Names and values must be
     /// non-empty without surrounding spaces and may not override `authorization`,
     /// `x-env-id`, `user-agent` or `content-type`; a violation fails the call before
@@ -87,15 +87,15 @@ pub trait Operation: sealed::Sealed + Send {
     ) -> BoxFuture<'_, Result<Self::Output, StorageError>>;
 }
 
-impl<'a, Op: Operation + 'a> std::future::IntoFuture for Call<'a, Op> {
+impl<Op: Operation + 'static> std::future::IntoFuture for Call<Op> {
     type Output = Result<Op::Output, StorageError>;
-    type IntoFuture = BoxFuture<'a, Self::Output>;
+    type IntoFuture = BoxFuture<'static, Self::Output>;
 
     fn into_future(self) -> Self::IntoFuture {
         Box::pin(async move {
             let headers = headers::custom_headers(self.headers)
                 .map_err(|e| StorageError::from_transport(e.into()))?;
-            self.op.run(self.storage, headers).await
+            self.op.run(&self.storage, headers).await
         })
     }
 }
@@ -199,9 +199,9 @@ impl Storage {
         }
     }
 
-    fn call<Op>(&self, op: Op) -> Call<'_, Op> {
+    fn call<Op>(&self, op: Op) -> Call<Op> {
         Call {
-            storage: self,
+            storage: self.clone(),
             op,
             headers: Vec::new(),
         }
@@ -227,7 +227,7 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn write(&self, country: impl Into<String>, record: Record) -> Call<'_, ops::Write> {
+    pub fn write(&self, country: impl Into<String>, record: Record) -> Call<ops::Write> {
         self.call(ops::Write {
             country: country.into(),
             record,
@@ -247,7 +247,7 @@ impl Storage {
         &self,
         country: impl Into<String>,
         records: Vec<Record>,
-    ) -> Call<'_, ops::BatchWrite> {
+    ) -> Call<ops::BatchWrite> {
         self.call(ops::BatchWrite {
             country: country.into(),
             records,
@@ -268,7 +268,7 @@ impl Storage {
         &self,
         country: impl Into<String>,
         record_key: impl Into<String>,
-    ) -> Call<'_, ops::Read> {
+    ) -> Call<ops::Read> {
         self.call(ops::Read {
             country: country.into(),
             record_key: record_key.into(),
@@ -286,7 +286,7 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn find(&self, country: impl Into<String>, filter: FindFilter) -> Call<'_, ops::Find> {
+    pub fn find(&self, country: impl Into<String>, filter: FindFilter) -> Call<ops::Find> {
         self.call(ops::Find {
             country: country.into(),
             filter,
@@ -304,11 +304,7 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn find_one(
-        &self,
-        country: impl Into<String>,
-        filter: FindFilter,
-    ) -> Call<'_, ops::FindOne> {
+    pub fn find_one(&self, country: impl Into<String>, filter: FindFilter) -> Call<ops::FindOne> {
         self.call(ops::FindOne {
             country: country.into(),
             filter,
@@ -327,7 +323,7 @@ impl Storage {
         &self,
         country: impl Into<String>,
         record_key: impl Into<String>,
-    ) -> Call<'_, ops::Delete> {
+    ) -> Call<ops::Delete> {
         self.call(ops::Delete {
             country: country.into(),
             record_key: record_key.into(),
@@ -346,7 +342,7 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn migrate(&self, country: impl Into<String>, limit: u32) -> Call<'_, ops::Migrate> {
+    pub fn migrate(&self, country: impl Into<String>, limit: u32) -> Call<ops::Migrate> {
         self.call(ops::Migrate {
             country: country.into(),
             limit,
@@ -361,7 +357,7 @@ impl Storage {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn health_check(&self, country: impl Into<String>) -> Call<'_, ops::HealthCheck> {
+    pub fn health_check(&self, country: impl Into<String>) -> Call<ops::HealthCheck> {
         self.call(ops::HealthCheck {
             country: country.into(),
         })
@@ -387,7 +383,7 @@ impl Storage {
         country: impl Into<String>,
         record_key: impl Into<String>,
         file: AttachmentSource,
-    ) -> Call<'_, ops::AddAttachment> {
+    ) -> Call<ops::AddAttachment> {
         self.call(ops::AddAttachment {
             country: country.into(),
             record_key: record_key.into(),
@@ -412,7 +408,7 @@ impl Storage {
         country: impl Into<String>,
         record_key: impl Into<String>,
         file_id: impl Into<String>,
-    ) -> Call<'_, ops::GetAttachmentFile> {
+    ) -> Call<ops::GetAttachmentFile> {
         self.call(ops::GetAttachmentFile(ops::AttachmentRef {
             country: country.into(),
             record_key: record_key.into(),
@@ -434,7 +430,7 @@ impl Storage {
         country: impl Into<String>,
         record_key: impl Into<String>,
         file_id: impl Into<String>,
-    ) -> Call<'_, ops::GetAttachmentMeta> {
+    ) -> Call<ops::GetAttachmentMeta> {
         self.call(ops::GetAttachmentMeta(ops::AttachmentRef {
             country: country.into(),
             record_key: record_key.into(),
@@ -456,7 +452,7 @@ impl Storage {
         country: impl Into<String>,
         record_key: impl Into<String>,
         file_id: impl Into<String>,
-    ) -> Call<'_, ops::UpdateAttachmentMeta> {
+    ) -> Call<ops::UpdateAttachmentMeta> {
         self.call(ops::UpdateAttachmentMeta {
             target: ops::AttachmentRef {
                 country: country.into(),
@@ -480,7 +476,7 @@ impl Storage {
         country: impl Into<String>,
         record_key: impl Into<String>,
         file_id: impl Into<String>,
-    ) -> Call<'_, ops::DeleteAttachment> {
+    ) -> Call<ops::DeleteAttachment> {
         self.call(ops::DeleteAttachment(ops::AttachmentRef {
             country: country.into(),
             record_key: record_key.into(),
@@ -858,7 +854,7 @@ pub mod ops {
         pub(super) record_key: String,
     }
 
-    impl<'a> Call<'a, Read> {
+    impl Call<Read> {
         /// Turns a missing record (`404`) into `Ok(None)`.
         ///
         /// ```no_run
@@ -869,7 +865,7 @@ pub mod ops {
         /// # Ok(())
         /// # }
         /// ```
-        pub fn optional(self) -> Call<'a, ReadOptional> {
+        pub fn optional(self) -> Call<ReadOptional> {
             Call {
                 storage: self.storage,
                 op: ReadOptional(self.op),
@@ -1149,7 +1145,7 @@ pub mod ops {
         pub(super) mime_type: Option<String>,
     }
 
-    impl Call<'_, AddAttachment> {
+    impl Call<AddAttachment> {
         /// Replace an attachment of the same file name (`PUT`) instead of adding one (`POST`).
         pub fn upsert(mut self, on: bool) -> Self {
             self.op.upsert = on;
@@ -1287,7 +1283,7 @@ pub mod ops {
         pub(super) update: AttachmentMetaUpdate,
     }
 
-    impl Call<'_, UpdateAttachmentMeta> {
+    impl Call<UpdateAttachmentMeta> {
         /// The new file name.
         pub fn filename(mut self, filename: impl Into<String>) -> Self {
             self.op.update.filename = Some(filename.into());

@@ -605,6 +605,9 @@ fn group_attachments(list: Vec<StoredAttachment>) -> HashMap<String, Vec<StoredA
 }
 
 /// What a read by record key on the calling thread gave.
+// Returned once per read and moved straight out: boxing the record would add an allocation
+// to the hottest path for nothing.
+#[allow(clippy::large_enum_variant)]
 enum PointRead {
     /// The reader answered: the record, or `None` when there is none (or it expired).
     Answered(Option<StoredRecord>),
