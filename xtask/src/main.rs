@@ -135,6 +135,32 @@ fn ci() -> Result {
         "examples",
         cargo().args(["build", "--workspace", "--examples"]),
     )?;
+    // The command line without its server part builds, and without sqlx or axum.
+    run(
+        "cli without the server",
+        cargo().args(["build", "-p", "incountry-cli", "--no-default-features"]),
+    )?;
+    let tree = cargo()
+        .args([
+            "tree",
+            "-p",
+            "incountry-cli",
+            "--no-default-features",
+            "-e",
+            "normal",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    let tree = String::from_utf8_lossy(&tree.stdout);
+    if let Some(line) = tree
+        .lines()
+        .find(|line| line.contains("sqlx") || line.contains("axum"))
+    {
+        return Err(format!(
+            "incountry-cli without the server still links {}",
+            line.trim()
+        ));
+    }
     run_examples()
 }
 

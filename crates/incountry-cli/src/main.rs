@@ -15,11 +15,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod attachments_cmd;
+#[cfg(feature = "server")]
 mod audit_cmd;
 mod connect;
 mod crypto_cmd;
 mod migrate_cmd;
 mod records_cmd;
+#[cfg(feature = "server")]
 mod serve_cmd;
 
 /// mimalloc instead of the system allocator: `incountry serve` allocates and frees many small
@@ -42,6 +44,7 @@ enum Command {
     #[command(subcommand)]
     Crypto(crypto_cmd::CryptoCommand),
     /// Run a server that speaks the InCountry PoP API (SQLite by default, or PostgreSQL).
+    #[cfg(feature = "server")]
     Serve(serve_cmd::ServeArgs),
     /// Write, read, find and delete records on a server.
     Records(records_cmd::RecordsArgs),
@@ -52,6 +55,7 @@ enum Command {
     /// Re-encrypt a country's records with the current secret; resumable.
     Migrate(migrate_cmd::MigrateArgs),
     /// Print a country's audit trail (kept by `incountry serve`) as JSON lines, oldest first.
+    #[cfg(feature = "server")]
     Audit(audit_cmd::AuditArgs),
 }
 
@@ -72,6 +76,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Crypto(command) => crypto_cmd::run(command),
+        #[cfg(feature = "server")]
         Command::Serve(args) => {
             init_logging();
             serve_cmd::run(args)
@@ -80,6 +85,7 @@ fn main() -> ExitCode {
         Command::Attachments(args) => attachments_cmd::run(args),
         Command::Health(args) => records_cmd::run_health(args),
         Command::Migrate(args) => migrate_cmd::run(args),
+        #[cfg(feature = "server")]
         Command::Audit(args) => audit_cmd::run(args),
     };
     // Make sure everything written reaches the pipe before exiting.
@@ -92,6 +98,7 @@ fn main() -> ExitCode {
 }
 
 /// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+#[cfg(feature = "server")]
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -101,7 +108,7 @@ fn init_logging() {
         .try_init();
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "server"))]
 mod tests {
     use clap::Parser as _;
 

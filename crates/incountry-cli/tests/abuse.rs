@@ -3,6 +3,7 @@
 //! fan-out over 80 countries, slow and idle connections; then a normal SDK session must
 //! still succeed and every accepted request must still be in the audit trail.
 
+#![cfg(feature = "server")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read, Write};

@@ -36,6 +36,7 @@ fn closed_address() -> std::net::SocketAddr {
     listener.local_addr().unwrap()
 }
 
+#[cfg(feature = "server")]
 #[tokio::test]
 async fn audit_of_a_missing_data_directory_exits_2_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
@@ -55,6 +56,7 @@ async fn audit_of_a_missing_data_directory_exits_2_and_says_so() {
     assert!(stderr.contains("no such directory"), "{stderr}");
 }
 
+#[cfg(feature = "server")]
 #[tokio::test]
 async fn audit_of_a_file_given_as_data_directory_exits_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -73,6 +75,7 @@ async fn audit_of_a_file_given_as_data_directory_exits_2() {
     assert!(stderr.contains("is not a directory"), "{stderr}");
 }
 
+#[cfg(feature = "server")]
 #[tokio::test]
 async fn audit_of_a_country_without_a_trail_prints_nothing() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@
 //! `xtask/interop/sdk_against_server.py`. Needs a Python with the SDK (`cargo xtask interop`
 //! provides one through `INCOUNTRY_INTEROP_PYTHON`).
 
+#![cfg(feature = "server")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};

@@ -1,6 +1,7 @@
 //! `incountry serve` as an operator runs it: flags, the printed address, the development
 //! client, and a graceful stop on SIGTERM.
 
+#![cfg(feature = "server")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader, Read};
