@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use incountry_auth::{AuthEndpoints, OAuthTokenProvider, StaticTokenProvider, TokenProvider};
-use incountry_crypto::CustomCipher;
+use incountry_crypto::{CustomCipher, DEFAULT_KEY_CACHE_CAPACITY, SaltReuse};
 use incountry_transport::routing::Router;
 use incountry_transport::{HyperTransport, RetryConfig, RetryingTransport, Transport};
 
 use crate::error::StorageError;
-use crate::secrets::{Keyring, SecretsAccessor};
+use crate::secrets::{CryptoOptions, Keyring, SecretsAccessor};
 use crate::storage::{Inner, Storage};
 
 /// Environment variable supplying the environment id when none is given.
@@ -43,9 +43,10 @@ pub struct StorageBuilder {
     encrypt: bool,
     normalize_keys: bool,
     hash_search_keys: bool,
+    salt_reuse: SaltReuse,
+    derived_key_cache: usize,
     timeout: Option<Duration>,
-    retry_base_delay: Option<Duration>,
-    retry_max_delay: Option<Duration>,
+    retry: RetryConfig,
     transport: Option<Arc<dyn Transport>>,
     token_provider: Option<Arc<dyn TokenProvider>>,
     env: Option<HashMap<String, String>>,
@@ -60,6 +61,10 @@ impl fmt::Debug for StorageBuilder {
             .field("endpoint", &self.endpoint)
             .field("endpoint_mask", &self.endpoint_mask)
             .field("encrypt", &self.encrypt)
+            .field("salt_reuse", &self.salt_reuse)
+            .field("derived_key_cache", &self.derived_key_cache)
+            .field("timeout", &self.timeout)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -80,9 +85,10 @@ impl Default for StorageBuilder {
             encrypt: true,
             normalize_keys: false,
             hash_search_keys: true,
+            salt_reuse: SaltReuse::default(),
+            derived_key_cache: DEFAULT_KEY_CACHE_CAPACITY,
             timeout: None,
-            retry_base_delay: None,
-            retry_max_delay: None,
+            retry: RetryConfig::default(),
             transport: None,
             token_provider: None,
             env: None,
@@ -198,26 +204,57 @@ impl StorageBuilder {
         self
     }
 
+    /// How long one random salt, and so one PBKDF2-derived key, is reused for new records of a
+    /// password secret (default [`SaltReuse::default`]: 10 000 records or 60 s; the IV is fresh
+    /// for every record).
+    ///
+    /// [`SaltReuse::off`] draws a fresh salt for every record, as the official SDKs do, so
+    /// records written together cannot be linked by their salt; each write then costs one
+    /// PBKDF2 run (milliseconds). See `docs/security.md`.
+    pub fn salt_reuse(mut self, reuse: SaltReuse) -> Self {
+        self.salt_reuse = reuse;
+        self
+    }
+
+    /// The most PBKDF2-derived keys kept for decryption (default 1024 keys, about 150 KiB);
+    /// 0 disables the cache, so every record read costs one PBKDF2 run. A cache hit saves
+    /// milliseconds per record. [`Storage::crypto_stats`] counts hits and derivations.
+    pub fn derived_key_cache(mut self, capacity: usize) -> Self {
+        self.derived_key_cache = capacity;
+        self
+    }
+
     /// The request timeout of the default transport (default 30 s).
+    ///
+    /// Setting it together with [`transport`](Self::transport) is a configuration error: set
+    /// the timeout on your own transport instead.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
 
-    /// The first delay of the `429` backoff (default 1 s).
-    pub fn retry_base_delay(mut self, delay: Duration) -> Self {
-        self.retry_base_delay = Some(delay);
-        self
-    }
-
-    /// The longest delay of the `429` backoff (default 32 s).
-    pub fn retry_max_delay(mut self, delay: Duration) -> Self {
-        self.retry_max_delay = Some(delay);
+    /// The backoff schedule of `429 Too Many Requests` retries (default: 1 s doubling up to
+    /// 32 s, six retries).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use incountry_storage::{RetryConfig, Storage};
+    ///
+    /// let builder = Storage::builder().retry(
+    ///     RetryConfig::builder()
+    ///         .base_delay(Duration::from_millis(500))
+    ///         .max_delay(Duration::from_secs(8))
+    ///         .build(),
+    /// );
+    /// ```
+    pub fn retry(mut self, retry: RetryConfig) -> Self {
+        self.retry = retry;
         self
     }
 
     /// Sends requests through `transport` instead of the default hyper client (the `429`
-    /// backoff still wraps it).
+    /// backoff still wraps it). The transport owns its timeouts: [`timeout`](Self::timeout)
+    /// cannot be combined with it.
     pub fn transport(mut self, transport: impl Transport + 'static) -> Self {
         self.transport = Some(Arc::new(transport));
         self
@@ -268,12 +305,18 @@ impl StorageBuilder {
 
         for (name, value) in [
             ("timeout", self.timeout),
-            ("retry_base_delay", self.retry_base_delay),
-            ("retry_max_delay", self.retry_max_delay),
+            ("retry base_delay", Some(self.retry.base_delay)),
+            ("retry max_delay", Some(self.retry.max_delay)),
         ] {
             if value.is_some_and(|d| d.is_zero()) {
                 return Err(StorageError::config(format!("{name} must be positive")));
             }
+        }
+        if self.timeout.is_some() && self.transport.is_some() {
+            return Err(StorageError::config(
+                "timeout applies only to the default transport and is ignored by a custom one: \
+                 remove `timeout(..)` and set the timeout on your transport",
+            ));
         }
         if let Some(mask) = &self.endpoint_mask {
             if mask.is_empty() {
@@ -355,16 +398,6 @@ impl StorageBuilder {
             None => Vec::new(),
         };
 
-        let retry = {
-            let mut retry = RetryConfig::default();
-            if let Some(base) = self.retry_base_delay {
-                retry.base_delay = base;
-            }
-            if let Some(max) = self.retry_max_delay {
-                retry.max_delay = max;
-            }
-            retry
-        };
         let inner_transport: Arc<dyn Transport> = match self.transport.clone() {
             Some(transport) => transport,
             None => {
@@ -379,7 +412,7 @@ impl StorageBuilder {
             }
         };
         let transport: Arc<dyn Transport> =
-            Arc::new(RetryingTransport::new(inner_transport, retry));
+            Arc::new(RetryingTransport::new(inner_transport, self.retry));
 
         let tokens: Arc<dyn TokenProvider> = if let Some(provider) = self.token_provider.clone() {
             provider
@@ -417,6 +450,10 @@ impl StorageBuilder {
             self.hash_search_keys,
             accessor,
             ciphers,
+            CryptoOptions {
+                salt_reuse: self.salt_reuse,
+                derived_key_cache: self.derived_key_cache,
+            },
         );
         // Validates the secrets and runs the custom ciphers' round trip once.
         keyring.codec().await?;

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use incountry_crypto::{Crypto, CustomCipher, SecretsData};
+use incountry_crypto::{CacheStats, Crypto, CustomCipher, SaltReuse, SecretsData};
 use incountry_model::RecordCodec;
 
 use crate::error::{BoxError, StorageError};
@@ -51,6 +51,13 @@ where
     }
 }
 
+/// The settings of the [`Crypto`] a [`Keyring`] builds for each set of secrets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CryptoOptions {
+    pub(crate) salt_reuse: SaltReuse,
+    pub(crate) derived_key_cache: usize,
+}
+
 /// The secrets accessor, the custom ciphers and the codec built from the last secrets.
 pub(crate) struct Keyring {
     environment_id: String,
@@ -58,6 +65,7 @@ pub(crate) struct Keyring {
     hash_search_keys: bool,
     accessor: Option<Arc<dyn SecretsAccessor>>,
     ciphers: Vec<(Arc<dyn CustomCipher>, bool)>,
+    options: CryptoOptions,
     cache: tokio::sync::Mutex<Option<(SecretsData, Arc<RecordCodec>)>>,
 }
 
@@ -66,6 +74,7 @@ impl fmt::Debug for Keyring {
         f.debug_struct("Keyring")
             .field("encrypt", &self.accessor.is_some())
             .field("custom_ciphers", &self.ciphers.len())
+            .field("crypto", &self.options)
             .finish_non_exhaustive()
     }
 }
@@ -77,6 +86,7 @@ impl Keyring {
         hash_search_keys: bool,
         accessor: Option<Arc<dyn SecretsAccessor>>,
         ciphers: Vec<(Arc<dyn CustomCipher>, bool)>,
+        options: CryptoOptions,
     ) -> Self {
         Self {
             environment_id,
@@ -84,12 +94,23 @@ impl Keyring {
             hash_search_keys,
             accessor,
             ciphers,
+            options,
             cache: tokio::sync::Mutex::new(None),
         }
     }
 
     pub(crate) fn encrypts(&self) -> bool {
         self.accessor.is_some()
+    }
+
+    /// The key-derivation counters of the crypto built from the last secrets, or `None`
+    /// when encryption is off.
+    pub(crate) async fn crypto_stats(&self) -> Option<CacheStats> {
+        self.accessor.as_ref()?;
+        let cache = self.cache.lock().await;
+        cache
+            .as_ref()
+            .map(|(_, codec)| codec.crypto().cache_stats())
     }
 
     fn codec_for(&self, crypto: Crypto) -> RecordCodec {
@@ -122,7 +143,9 @@ impl Keyring {
                 return Ok(codec.clone());
             }
         }
-        let mut builder = Crypto::builder(secrets.clone());
+        let mut builder = Crypto::builder(secrets.clone())
+            .salt_reuse(self.options.salt_reuse)
+            .derived_key_cache(self.options.derived_key_cache);
         for (cipher, current) in &self.ciphers {
             builder = builder.shared_custom_cipher(cipher.clone(), *current);
         }

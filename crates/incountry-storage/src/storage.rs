@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 use http::header::{CONTENT_DISPOSITION, CONTENT_TYPE, HeaderMap, HeaderValue, USER_AGENT};
 use http::{Method, Request, Response, Uri};
 use incountry_auth::{TokenProvider, send_authorized};
+use incountry_crypto::CacheStats;
 use incountry_model::{
     BatchWriteRequest, Country, FindFilter, FindMeta, FindResponse, MAX_BATCH_RECORDS, Record,
     WireRecord,
@@ -215,6 +216,15 @@ impl Storage {
     /// Whether records are encrypted.
     pub fn encrypts(&self) -> bool {
         self.inner.keyring.encrypts()
+    }
+
+    /// Counters of PBKDF2 key derivations and of the derived-key cache since the current
+    /// secrets were first seen (a rotation starts new counters); `None` with encryption off.
+    ///
+    /// Tells whether [`StorageBuilder::salt_reuse`] and [`StorageBuilder::derived_key_cache`]
+    /// fit a workload: each derivation costs milliseconds.
+    pub async fn crypto_stats(&self) -> Option<CacheStats> {
+        self.inner.keyring.crypto_stats().await
     }
 
     /// Encrypts and writes a record (one request); returns the record as stored.

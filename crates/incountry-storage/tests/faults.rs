@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use incountry_storage::{ErrorKind, FindFilter, Record, SecretsData, Storage, StorageBuilder};
+use incountry_storage::{
+    ErrorKind, FindFilter, Record, RetryConfig, SecretsData, Storage, StorageBuilder,
+};
 use serde_json::json;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpListener;
@@ -32,8 +34,12 @@ fn builder(endpoint: &str) -> StorageBuilder {
         .environment_id(ENV_ID)
         .endpoint(endpoint)
         .timeout(TIMEOUT)
-        .retry_base_delay(Duration::from_millis(2))
-        .retry_max_delay(Duration::from_millis(8))
+        .retry(
+            RetryConfig::builder()
+                .base_delay(Duration::from_millis(2))
+                .max_delay(Duration::from_millis(8))
+                .build(),
+        )
         .secrets(SecretsData::from_password("fault password").unwrap())
 }
 

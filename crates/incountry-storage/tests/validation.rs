@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use incountry_storage::{
-    AttachmentSource, CustomCipher, ErrorKind, FindFilter, RangeKey, Record, SearchKey, Secret,
-    SecretsData, Sort, Storage, StorageBuilder, StorageError,
+    AttachmentSource, CustomCipher, ErrorKind, FindFilter, RangeKey, Record, RetryConfig,
+    SearchKey, Secret, SecretsData, Sort, Storage, StorageBuilder, StorageError,
 };
 use support::{ENDPOINT, ENV_ID, FakePop, builder, password_secrets, storage};
 
@@ -209,16 +209,32 @@ async fn http_options_must_be_positive() {
     config_error(&pop, base().timeout(Duration::ZERO), "timeout").await;
     config_error(
         &pop,
-        base().retry_base_delay(Duration::ZERO),
-        "retry_base_delay",
+        base().retry(RetryConfig::builder().base_delay(Duration::ZERO).build()),
+        "retry base_delay",
     )
     .await;
     config_error(
         &pop,
-        base().retry_max_delay(Duration::ZERO),
-        "retry_max_delay",
+        base().retry(RetryConfig::builder().max_delay(Duration::ZERO).build()),
+        "retry max_delay",
     )
     .await;
+}
+
+#[tokio::test]
+async fn a_timeout_with_a_custom_transport_is_a_configuration_error() {
+    let pop = FakePop::new();
+    let error = config_error(
+        &pop,
+        bare(&pop)
+            .environment_id(ENV_ID)
+            .oauth_token("t")
+            .encrypt(false)
+            .timeout(Duration::from_secs(5)),
+        "set the timeout on your transport",
+    )
+    .await;
+    assert_eq!(error.kind(), ErrorKind::Config);
 }
 
 #[tokio::test]

@@ -54,7 +54,8 @@ pub use response::{
     read_json, status_error,
 };
 pub use retry::{
-    DefaultRandom, RandomSource, RetryConfig, RetryingTransport, Sleeper, TokioSleeper,
+    DefaultRandom, RandomSource, RetryConfig, RetryConfigBuilder, RetryingTransport, Sleeper,
+    TokioSleeper,
 };
 pub use transport::{RequestInfo, Transport};
 

@@ -19,7 +19,23 @@ use crate::transport::Transport;
 /// Retry `n` (from 0) waits `base_delay * 2^n` times a random factor in `[0.8, 1.2)`, as long
 /// as `base_delay * 2^n <= max_delay`; with the defaults (1 s, 32 s) that is up to six
 /// retries, waiting about 1, 2, 4, 8, 16 and 32 s.
+///
+/// Built with [`RetryConfig::builder`] (or [`RetryConfig::default`]); new settings may be
+/// added, so it cannot be built with a struct literal.
+///
+/// ```
+/// use std::time::Duration;
+/// use incountry_transport::RetryConfig;
+///
+/// let retry = RetryConfig::builder()
+///     .base_delay(Duration::from_millis(200))
+///     .max_delay(Duration::from_secs(2))
+///     .build();
+/// let delays: Vec<Duration> = retry.delays().collect();
+/// assert_eq!(delays.len(), 4); // 0.2, 0.4, 0.8 and 1.6 s
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RetryConfig {
     /// The first delay (default 1 s).
     pub base_delay: Duration,
@@ -37,6 +53,13 @@ impl Default for RetryConfig {
 }
 
 impl RetryConfig {
+    /// Starts from the defaults (1 s, 32 s).
+    pub fn builder() -> RetryConfigBuilder {
+        RetryConfigBuilder {
+            config: Self::default(),
+        }
+    }
+
     /// The nominal delays of the schedule, before jitter: `base, 2*base, ...` up to `max`.
     ///
     /// Empty when `base_delay` is zero or longer than `max_delay`.
@@ -47,6 +70,32 @@ impl RetryConfig {
         std::iter::successors(first, move |delay| {
             delay.checked_mul(2).filter(|next| *next <= max)
         })
+    }
+}
+
+/// Configures a [`RetryConfig`]; created by [`RetryConfig::builder`], starting from the defaults.
+#[derive(Debug, Clone, Copy)]
+#[must_use]
+pub struct RetryConfigBuilder {
+    config: RetryConfig,
+}
+
+impl RetryConfigBuilder {
+    /// The first delay (default 1 s); the next ones double it.
+    pub fn base_delay(mut self, delay: Duration) -> Self {
+        self.config.base_delay = delay;
+        self
+    }
+
+    /// The longest delay of the schedule (default 32 s); also caps a server's `Retry-After`.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.config.max_delay = delay;
+        self
+    }
+
+    /// The schedule.
+    pub fn build(self) -> RetryConfig {
+        self.config
     }
 }
 

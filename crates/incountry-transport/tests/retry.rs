@@ -118,11 +118,25 @@ fn default_schedule_is_one_to_thirty_two_seconds_doubling() {
 
 #[test]
 fn schedule_stops_before_passing_the_maximum() {
-    let config = RetryConfig {
-        base_delay: Duration::from_secs(3),
-        max_delay: Duration::from_secs(20),
-    };
+    let config = RetryConfig::builder()
+        .base_delay(Duration::from_secs(3))
+        .max_delay(Duration::from_secs(20))
+        .build();
     assert_eq!(config.delays().collect::<Vec<_>>(), secs(&[3.0, 6.0, 12.0]));
+}
+
+#[test]
+fn the_builder_starts_from_the_defaults_and_changes_only_what_is_set() {
+    assert_eq!(RetryConfig::builder().build(), RetryConfig::default());
+    let config = RetryConfig::builder()
+        .base_delay(Duration::from_secs(4))
+        .build();
+    assert_eq!(config.base_delay, Duration::from_secs(4));
+    assert_eq!(config.max_delay, RetryConfig::default().max_delay);
+    assert_eq!(
+        config.delays().collect::<Vec<_>>(),
+        secs(&[4.0, 8.0, 16.0, 32.0])
+    );
 }
 
 #[tokio::test]
@@ -200,10 +214,10 @@ async fn retry_after_seconds_replace_the_computed_delay() {
 
 #[tokio::test]
 async fn retry_after_counts_against_the_schedule() {
-    let config = RetryConfig {
-        base_delay: Duration::from_secs(1),
-        max_delay: Duration::from_secs(2),
-    };
+    let config = RetryConfig::builder()
+        .base_delay(Duration::from_secs(1))
+        .max_delay(Duration::from_secs(2))
+        .build();
     let inner = Arc::new(Scripted::with_headers([
         (
             StatusCode::TOO_MANY_REQUESTS,

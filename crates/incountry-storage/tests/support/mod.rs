@@ -487,8 +487,12 @@ pub fn builder(pop: &FakePop) -> StorageBuilder {
         .oauth_token("test-token")
         .endpoint(ENDPOINT)
         .env_vars(Vec::<(String, String)>::new())
-        .retry_base_delay(std::time::Duration::from_millis(1))
-        .retry_max_delay(std::time::Duration::from_millis(2))
+        .retry(
+            incountry_storage::RetryConfig::builder()
+                .base_delay(std::time::Duration::from_millis(1))
+                .max_delay(std::time::Duration::from_millis(2))
+                .build(),
+        )
         .transport(pop.clone())
 }
 
