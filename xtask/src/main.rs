@@ -1,7 +1,8 @@
 //! Project automation, run as `cargo xtask <task>`:
 //!
-//! - `ci`: everything CI checks: formatting, clippy (warnings denied), all tests, docs (warnings
-//!   denied), and a build and a run of every example;
+//! - `ci`: everything CI checks: formatting, clippy (warnings denied), all tests (then how many
+//!   tests skipped themselves and why), docs (warnings denied), and a build and a run of every
+//!   example;
 //! - `interop`: installs the official Python SDK in a venv and runs our interoperability tests
 //!   against it;
 //! - `fuzz [--seconds N] [--min-executions N]`: runs every fuzz target for a bounded time (default
@@ -90,6 +91,58 @@ fn run(step: &str, command: &mut Command) -> Result {
     }
 }
 
+/// The variable naming the file skipped tests append a line to (as in `incountry-test-support`).
+const SKIP_LOG_VAR: &str = "INCOUNTRY_TEST_SKIP_LOG";
+
+/// Cargo's target directory: `$CARGO_TARGET_DIR`, or `target/` in the workspace.
+fn target_dir() -> PathBuf {
+    match env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) => root().join(dir),
+        None => root().join("target"),
+    }
+}
+
+/// Prints how many tests skipped themselves and why, from the skip log the test run wrote.
+/// Tests marked `#[ignore]` are not in the log; nextest's summary counts them as "skipped".
+fn report_skips(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    for line in summarize_skips(&text) {
+        eprintln!("{line}");
+    }
+    eprintln!(
+        "(tests marked #[ignore] are counted as \"skipped\" in the test summary above; \
+         `cargo xtask interop` runs them)"
+    );
+}
+
+/// The report for a skip log whose lines read `SKIPPED (<reason>): <test>`: a total, then one
+/// line per reason with its count and tests.
+fn summarize_skips(log: &str) -> Vec<String> {
+    let mut by_reason: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let (reason, test) = line
+            .strip_prefix("SKIPPED (")
+            .and_then(|rest| rest.split_once("): "))
+            .unwrap_or(("unknown reason", line));
+        by_reason.entry(reason).or_default().push(test);
+    }
+    let total: usize = by_reason.values().map(Vec::len).sum();
+    let mut report = vec![format!(
+        "{total} test{} skipped themselves{}",
+        if total == 1 { "" } else { "s" },
+        if total == 0 { "" } else { ":" }
+    )];
+    for (reason, mut tests) in by_reason {
+        tests.sort_unstable();
+        report.push(format!(
+            "  {} ({reason}): {}",
+            tests.len(),
+            tests.join(", ")
+        ));
+    }
+    report
+}
+
 fn has_nextest() -> bool {
     cargo()
         .args(["nextest", "--version"])
@@ -112,18 +165,33 @@ fn ci() -> Result {
             "warnings",
         ]),
     )?;
-    if has_nextest() {
+    // PostgreSQL tests that skip append a line to this log (see
+    // `incountry_test_support::postgres`); the run reports them after the tests.
+    let skip_log = target_dir().join("test-skips.log");
+    match std::fs::remove_file(&skip_log) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(format!("cannot remove {}: {e}", skip_log.display()));
+        }
+        _ => {}
+    }
+    let tests = if has_nextest() {
         run(
             "tests",
-            cargo().args(["nextest", "run", "--workspace", "--no-fail-fast"]),
-        )?;
+            cargo()
+                .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                .env(SKIP_LOG_VAR, &skip_log),
+        )
     } else {
         eprintln!("cargo-nextest is not installed; running the tests with cargo test");
         run(
             "tests",
-            cargo().args(["test", "--workspace", "--no-fail-fast"]),
-        )?;
-    }
+            cargo()
+                .args(["test", "--workspace", "--no-fail-fast"])
+                .env(SKIP_LOG_VAR, &skip_log),
+        )
+    };
+    report_skips(&skip_log);
+    tests?;
     run("doctests", cargo().args(["test", "--workspace", "--doc"]))?;
     run(
         "docs",
@@ -353,4 +421,24 @@ fn fuzz(args: &[String]) -> Result {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::summarize_skips;
+
+    #[test]
+    fn skips_are_counted_by_reason() {
+        let log =
+            "SKIPPED (PostgreSQL: unset): b\nSKIPPED (PostgreSQL: unset): a\nSKIPPED (other): c\n";
+        assert_eq!(
+            summarize_skips(log),
+            [
+                "3 tests skipped themselves:",
+                "  2 (PostgreSQL: unset): a, b",
+                "  1 (other): c",
+            ]
+        );
+        assert_eq!(summarize_skips(""), ["0 tests skipped themselves"]);
+    }
 }

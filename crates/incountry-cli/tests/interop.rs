@@ -140,10 +140,9 @@ fn the_official_python_sdk_works_against_incountry_serve_on_sqlite() {
 #[test]
 #[ignore = "needs the official Python SDK and PostgreSQL; run with `cargo xtask interop`"]
 fn the_official_python_sdk_works_against_incountry_serve_on_postgres() {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "skipped: INCOUNTRY_TEST_POSTGRES_URL is not set (e.g. postgres://postgres@127.0.0.1:5432/test)"
-        );
+    let Some(url) = incountry_test_support::postgres::url(
+        "interop::the_official_python_sdk_works_against_incountry_serve_on_postgres",
+    ) else {
         return;
     };
     let data = tempfile::tempdir().unwrap();

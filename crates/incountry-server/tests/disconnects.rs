@@ -17,6 +17,7 @@ use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use incountry_server::{RunningServer, Server, ServerConfig, StorageConfig};
+use incountry_test_support::postgres;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -362,16 +363,12 @@ async fn disconnecting_clients_leave_sqlite_files_answering() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnecting_clients_leave_postgresql_answering() {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: INCOUNTRY_TEST_POSTGRES_URL is not set");
+    let Some(url) = postgres::url("disconnects::disconnecting_clients_leave_postgresql_answering")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let prefix = format!(
-        "incountry_cut_{}_{}_",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
+    let prefix = format!("{}_", postgres::unique_name("incountry_cut_"));
     let mut config = ServerConfig::in_memory();
     config.data_dir = dir.path().to_owned();
     config.storage = StorageConfig::Postgres {

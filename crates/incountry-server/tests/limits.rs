@@ -11,6 +11,7 @@ use chrono::{Duration, Utc};
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use incountry_server::{RateLimit, Server, ServerConfig, StorageConfig};
+use incountry_test_support::postgres;
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -315,16 +316,13 @@ async fn concurrent_writers_to_one_key_leave_one_whole_record_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_writers_to_one_key_leave_one_whole_record_on_postgresql() {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: INCOUNTRY_TEST_POSTGRES_URL is not set");
+    let Some(url) =
+        postgres::url("limits::concurrent_writers_to_one_key_leave_one_whole_record_on_postgresql")
+    else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let prefix = format!(
-        "incountry_race_{}_{}_",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
+    let prefix = format!("{}_", postgres::unique_name("incountry_race_"));
     let mut config = ServerConfig::default();
     config.data_dir = dir.path().to_owned();
     config.storage = StorageConfig::Postgres {

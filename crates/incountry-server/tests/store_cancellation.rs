@@ -15,6 +15,7 @@ use std::time::Duration;
 use chrono::Utc;
 use incountry_model::{FindFilter, SearchKey, StringField, WireRecord};
 use incountry_server::{PostgresStore, SqliteStore, Store};
+use incountry_test_support::postgres;
 
 const ENV: &str = "env-cut";
 /// Long enough for any operation of these tests; a store left locked waits far longer.
@@ -105,16 +106,12 @@ async fn cut_operations_leave_a_sqlite_file_working() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_operations_leave_postgresql_working() {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!("skipped: INCOUNTRY_TEST_POSTGRES_URL is not set");
+    let Some(url) = postgres::url("store_cancellation::cut_operations_leave_postgresql_working")
+    else {
         return;
     };
     let pool = sqlx::PgPool::connect(&url).await.unwrap();
-    let schema = format!(
-        "incountry_cut_store_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
+    let schema = postgres::unique_name("incountry_cut_store_");
     let store = PostgresStore::open(pool.clone(), &schema).await.unwrap();
     cut_operations_leave_the_store_working(&store).await;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))

@@ -1,6 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! One conformance suite for every [`Store`]: run against SQLite always and against
-//! PostgreSQL when `INCOUNTRY_TEST_POSTGRES_URL` is set (each test in its own schema,
+//! PostgreSQL when `INCOUNTRY_TEST_POSTGRES_URL` is set (unset: skipped, or failing when
+//! `CI=true`; see `incountry_test_support::postgres`; each test in its own schema,
 //! dropped afterwards).
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
@@ -746,7 +747,7 @@ macro_rules! suite {
         $(
             #[tokio::test]
             async fn $name() {
-                if let Some(backend) = $open().await {
+                if let Some(backend) = $open(concat!(module_path!(), "::", stringify!($name))).await {
                     conformance::$name(backend.store()).await;
                     backend.close().await;
                 }
@@ -789,14 +790,14 @@ impl Backend {
     }
 }
 
-async fn sqlite_memory() -> Option<Backend> {
+async fn sqlite_memory(_test: &str) -> Option<Backend> {
     Some(Backend::Sqlite(
         incountry_server::SqliteStore::in_memory().await.unwrap(),
         None,
     ))
 }
 
-async fn sqlite_file() -> Option<Backend> {
+async fn sqlite_file(_test: &str) -> Option<Backend> {
     let dir = tempfile::tempdir().unwrap();
     let store = incountry_server::SqliteStore::open(&dir.path().join("records.sqlite3"))
         .await
@@ -804,21 +805,11 @@ async fn sqlite_file() -> Option<Backend> {
     Some(Backend::Sqlite(store, Some(dir)))
 }
 
-async fn postgres() -> Option<Backend> {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "skipped: INCOUNTRY_TEST_POSTGRES_URL is not set, so the PostgreSQL store is not tested"
-        );
-        return None;
-    };
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let schema = format!(
-        "incountry_test_{}_{}_{}",
-        std::process::id(),
-        Utc::now().timestamp_micros(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    );
+/// A fresh schema on the PostgreSQL server of [`incountry_test_support::postgres::url`], or
+/// `None` when `test` is skipped.
+async fn postgres(test: &str) -> Option<Backend> {
+    let url = incountry_test_support::postgres::url(test)?;
+    let schema = incountry_test_support::postgres::unique_name("incountry_test_");
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .acquire_timeout(std::time::Duration::from_secs(20))

@@ -13,10 +13,10 @@
 use std::collections::HashMap;
 
 use axum::body::Body;
-use chrono::Utc;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::BodyExt;
 use incountry_server::{Server, ServerConfig, StorageConfig};
+use incountry_test_support::postgres;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
@@ -151,18 +151,11 @@ async fn the_session_replays_on_sqlite_files() {
 
 #[tokio::test]
 async fn the_session_replays_on_postgresql() {
-    let Ok(url) = std::env::var("INCOUNTRY_TEST_POSTGRES_URL") else {
-        eprintln!(
-            "skipped: INCOUNTRY_TEST_POSTGRES_URL is not set, so the PostgreSQL backend is not replayed"
-        );
+    let Some(url) = postgres::url("wire_log::the_session_replays_on_postgresql") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let prefix = format!(
-        "incountry_replay_{}_{}_",
-        std::process::id(),
-        Utc::now().timestamp_micros()
-    );
+    let prefix = format!("{}_", postgres::unique_name("incountry_replay_"));
     let mut config = ServerConfig::default();
     config.data_dir = dir.path().to_owned();
     config.storage = StorageConfig::Postgres {

@@ -3,6 +3,11 @@
 //! The vectors live outside this repository, in `../shared/vectors/` beside the checkout (set
 //! `INCOUNTRY_VECTORS_DIR` to read them from elsewhere). Tests that need them fail with a clear
 //! message when they are missing, rather than pass without checking anything.
+//!
+//! [`postgres`] is the PostgreSQL fixture: it finds the test server and decides whether a
+//! PostgreSQL test runs, skips (recorded) or fails (on CI).
+
+pub mod postgres;
 
 use std::path::PathBuf;
 
