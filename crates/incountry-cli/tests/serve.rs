@@ -55,20 +55,7 @@ fn serve_prints_a_development_client_and_its_address_then_stops_on_sigterm() {
         .unwrap();
     assert!(address.parse::<u16>().unwrap() > 0, "{listening}");
 
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let status = wait_bounded(&mut child);
-    assert!(status.success(), "{status}");
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
+    let stderr = stop(child);
     assert!(stderr.contains("shutting down"), "{stderr}");
 }
 

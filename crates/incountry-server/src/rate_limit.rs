@@ -33,6 +33,19 @@ struct Bucket {
     at: Instant,
 }
 
+impl Bucket {
+    /// The tokens it holds at `now`, refilled at `per_second` up to `burst`.
+    fn tokens_at(&self, now: Instant, per_second: f64, burst: f64) -> f64 {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        (self.tokens + elapsed * per_second).min(burst)
+    }
+}
+
+/// A wait as a `Retry-After` value: whole seconds, rounded up, at least one.
+pub(crate) fn retry_after_seconds(wait: Duration) -> u64 {
+    (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1)
+}
+
 #[derive(Debug)]
 pub(crate) struct Limiter {
     limit: RateLimit,
@@ -65,8 +78,7 @@ impl Limiter {
             tokens: burst,
             at: now,
         });
-        let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * per_second).min(burst);
+        bucket.tokens = bucket.tokens_at(now, per_second, burst);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
             bucket.tokens -= 1.0;
@@ -112,8 +124,7 @@ impl FailureLimiter {
         keys.iter()
             .filter_map(|key| buckets.get(key))
             .filter_map(|bucket| {
-                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-                let tokens = (bucket.tokens + elapsed * self.per_second()).min(burst);
+                let tokens = bucket.tokens_at(now, self.per_second(), burst);
                 (tokens < 1.0).then(|| Duration::from_secs_f64((1.0 - tokens) / self.per_second()))
             })
             .max()
@@ -129,10 +140,7 @@ impl FailureLimiter {
         let per_second = self.per_second();
         if buckets.len() + keys.len() > MAX_FAILURE_KEYS {
             // Forget the keys that are whole again; if that is not enough, the oldest.
-            buckets.retain(|_, bucket| {
-                let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-                bucket.tokens + elapsed * per_second < burst
-            });
+            buckets.retain(|_, bucket| bucket.tokens_at(now, per_second, burst) < burst);
             while buckets.len() + keys.len() > MAX_FAILURE_KEYS {
                 let Some(oldest) = buckets
                     .iter()
@@ -149,8 +157,7 @@ impl FailureLimiter {
                 tokens: burst,
                 at: now,
             });
-            let elapsed = now.saturating_duration_since(bucket.at).as_secs_f64();
-            bucket.tokens = ((bucket.tokens + elapsed * per_second).min(burst) - 1.0).max(0.0);
+            bucket.tokens = (bucket.tokens_at(now, per_second, burst) - 1.0).max(0.0);
             bucket.at = now;
         }
     }

@@ -301,18 +301,14 @@ async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Re
     let response = if log.admits(country).await {
         next.run(req).await
     } else {
-        let mut response = ApiError::new(
+        // A 503 answers with `Retry-After: 1` (see `ApiError`).
+        ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit trail unavailable",
             "audit",
             "the audit trail cannot be written, so the request was not run; retry later",
         )
-        .into_response();
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from(AUDIT_RETRY_AFTER_SECONDS),
-        );
-        response
+        .into_response()
     };
     let status = response.status();
     let principal = response.extensions().get::<Principal>();
@@ -345,9 +341,6 @@ async fn audit(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Re
     log.record(country, entry.bounded(), refused).await;
     response
 }
-
-/// The `Retry-After` of a storage request refused because the audit trail cannot be written.
-const AUDIT_RETRY_AFTER_SECONDS: u64 = 1;
 
 /// Checks the bearer token and `x-env-id` of a storage request, and the client's rate limit.
 async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -400,7 +393,7 @@ async fn authenticate(State(app): State<Arc<AppState>>, mut req: Request, next: 
     }
     if let Some(limiter) = &app.limiter {
         if let Err(wait) = limiter.take(&claims.cid, &claims.env, std::time::Instant::now()) {
-            let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+            let seconds = crate::rate_limit::retry_after_seconds(wait);
             let mut response = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too many requests",

@@ -87,7 +87,7 @@ fn failure_keys(client_id: Option<&str>, source: Option<IpAddr>) -> Vec<String> 
 }
 
 fn too_many_failures(wait: std::time::Duration) -> Response {
-    let seconds = (wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1);
+    let seconds = crate::rate_limit::retry_after_seconds(wait);
     let mut response = oauth_error(StatusCode::TOO_MANY_REQUESTS, "slow_down");
     response
         .headers_mut()
